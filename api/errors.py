@@ -1,0 +1,95 @@
+"""One JSON error shape for every error response, in one place.
+
+    {"error": {"status": 400, "code": "invalid_geometry",
+               "message": "invalid polygon: the boundary crosses itself near …",
+               "details": [{"field": "geometry", "message": "…"}]}}
+
+Domain errors carry their status; DRF and Django errors are mapped here; anything
+unexpected is logged with its traceback and answered with a plain 500 that
+reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+
+from plots.errors import DomainError, from_django_validation
+
+log = logging.getLogger("chacra.api")
+
+
+def error_body(status: int, code: str, message: str, details: list[dict] | None = None) -> dict:
+    return {"error": {"status": status, "code": code, "message": message, "details": details or []}}
+
+
+def error_response(status: int, code: str, message: str, details: list[dict] | None = None,
+                   headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(error_body(status, code, message, details), status=status)
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _flatten_drf_detail(detail, field: str | None = None) -> list[dict]:
+    if isinstance(detail, dict):
+        out: list[dict] = []
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else None
+            out.extend(_flatten_drf_detail(value, f"{field}.{name}" if field and name else name or field))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for item in detail:
+            out.extend(_flatten_drf_detail(item, field))
+        return out
+    return [{"field": field, "message": str(detail)}]
+
+
+def exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER."""
+    if isinstance(exc, DomainError):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, DjangoValidationError):
+        err = from_django_validation(exc)
+        return error_response(400, err.code, err.message, err.details)
+    if isinstance(exc, Http404):
+        return error_response(404, "not_found", str(exc) or "not found")
+    if isinstance(exc, DjangoPermissionDenied):
+        return error_response(403, "forbidden", str(exc) or "you may not do this")
+    if isinstance(exc, drf.APIException):
+        headers = {}
+        if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+            headers["WWW-Authenticate"] = 'Token realm="chacra"'
+            status = 401
+        else:
+            status = exc.status_code
+        if isinstance(exc, drf.Throttled) and exc.wait:
+            headers["Retry-After"] = str(int(exc.wait))
+        details = _flatten_drf_detail(exc.detail) if isinstance(exc.detail, (dict, list)) else []
+        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details) \
+            if details else str(exc.detail)
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        return error_response(status, code, message, details, headers)
+    log.exception("unhandled error in %s", context.get("view"))
+    return error_response(500, "internal_error", "an internal error occurred; it has been logged")
+
+
+def handler400(request, exception=None):
+    return error_response(400, "bad_request", "bad request")
+
+
+def handler403(request, exception=None):
+    return error_response(403, "forbidden", "you may not do this")
+
+
+def handler404(request, exception=None):
+    return error_response(404, "not_found", f"nothing at {request.path}")
+
+
+def handler500(request):
+    return error_response(500, "internal_error", "an internal error occurred; it has been logged")

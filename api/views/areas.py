@@ -1,0 +1,75 @@
+"""/api/v1/admin-areas and /api/v1/protected-areas: public reference layers as GeoJSON."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import JSONObject
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.views import APIView
+
+from api.geojson import FeatureText, feature_collection, geojson_response, geometry_json
+from api.params import decode_cursor, encode_cursor, parse_bbox, parse_choice, parse_limit, reject_unknown
+from plots import selectors
+from plots.models import AdminArea, ProtectedArea
+
+
+def _paged_collection(request, qs, id_field: str, properties: JSONObject):
+    limit = parse_limit(request.query_params.get("limit"), default=settings.CHACRA_PAGE_SIZE,
+                        maximum=settings.CHACRA_MAX_PAGE_SIZE)
+    after = decode_cursor(request.query_params.get("cursor"))
+    qs = qs.filter(id__gt=after).annotate(feature=FeatureText(F(id_field), geometry_json("geom"), properties))
+    rows = list(qs.order_by("id").values_list("id", "feature")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_url = None
+    links = [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}]
+    if more:
+        query = request.GET.copy()
+        query["cursor"] = encode_cursor(rows[-1][0])
+        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        links.append({"rel": "next", "type": "application/geo+json", "href": next_url})
+    return geojson_response(feature_collection((f for _, f in rows), links=links,
+                                               extra={"numberReturned": len(rows), "next": next_url}))
+
+
+class AdminAreaListView(APIView):
+    @extend_schema(summary="Departments, provinces and districts as GeoJSON",
+                   parameters=[OpenApiParameter("level", str, enum=[c for c, _ in AdminArea.Level.choices]),
+                               OpenApiParameter("edition", int), OpenApiParameter("parent", str),
+                               OpenApiParameter("bbox", str), OpenApiParameter("limit", int),
+                               OpenApiParameter("cursor", str)],
+                   responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
+    def get(self, request):
+        p = request.query_params
+        reject_unknown(p, {"level", "edition", "parent", "bbox", "limit", "cursor"})
+        edition = p.get("edition")
+        if edition and not edition.isdigit():
+            from plots.errors import ValidationFailed
+
+            raise ValidationFailed("edition must be a year such as 2007", field="edition")
+        qs = selectors.admin_area_list(level=parse_choice(p.get("level"), "level", AdminArea.Level.choices),
+                                       edition=int(edition) if edition else None, parent=p.get("parent"),
+                                       bbox=parse_bbox(p.get("bbox")))
+        props = JSONObject(ubigeo=F("ubigeo"), name=F("name"), level=F("level"), edition=F("edition"),
+                           parent=F("parent__ubigeo"), synthetic=F("synthetic"), source=F("source"))
+        return _paged_collection(request, qs, "ubigeo", props)
+
+
+class ProtectedAreaListView(APIView):
+    @extend_schema(summary="Protected areas (SERNANP, WDPA …) as GeoJSON",
+                   parameters=[OpenApiParameter("category", str,
+                                                enum=[c for c, _ in ProtectedArea.Category.choices]),
+                               OpenApiParameter("bbox", str), OpenApiParameter("limit", int),
+                               OpenApiParameter("cursor", str)],
+                   responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
+    def get(self, request):
+        p = request.query_params
+        reject_unknown(p, {"category", "bbox", "limit", "cursor"})
+        qs = selectors.protected_area_list(
+            category=parse_choice(p.get("category"), "category", ProtectedArea.Category.choices),
+            bbox=parse_bbox(p.get("bbox")))
+        props = JSONObject(name=F("name"), category=F("category"), official_code=F("official_code"),
+                           source=F("source"), edition=F("edition"), synthetic=F("synthetic"))
+        return _paged_collection(request, qs, "id", props)

@@ -1,0 +1,218 @@
+"""/api/v1/plots: GeoJSON lists rendered by PostGIS, detail, history, create, update, retire."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib.gis.db.models.functions import AsGeoJSON
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery, TextField
+from django.db.models.functions import Coalesce, JSONObject
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.views import APIView
+
+from api.geojson import FeatureText, feature_collection, geojson_response, geometry_json, plot_geometry_json
+from api.params import (decode_cursor, encode_cursor, parse_bbox, parse_choice, parse_day, parse_limit,
+                        parse_moment, reject_unknown)
+from api.serializers import BoundaryVersionSerializer, PlotPropertiesSerializer
+from plots import selectors, services
+from plots.errors import ValidationFailed
+from plots.models import Plot, PlotBoundary, Producer
+
+LIST_PARAMS = {"bbox", "district", "region", "organization", "producer", "updated_since", "status", "limit",
+               "cursor"}
+
+
+def plot_properties() -> JSONObject:
+    return JSONObject(
+        code=F("code"), producer=F("producer__code"), producer_name=F("producer__name"),
+        organization=F("organization__code"), status=F("status"), area_ha=F("area_ha"),
+        declared_area=F("declared_area"), declared_area_unit=F("declared_area_unit"),
+        declared_area_ha=F("declared_area_ha"), tenure=F("tenure"), planting_year=F("planting_year"),
+        agroforestry_system=F("agroforestry_system"), shade_species=F("shade_species"),
+        survey_method=F("survey_method"), survey_date=F("survey_date"), gps_accuracy_m=F("gps_accuracy_m"),
+        district=F("district__ubigeo"), district_name=F("district__name"), updated_at=F("updated_at"),
+    )
+
+
+def plot_features(qs, geometry=None):
+    """Annotate a plot queryset with its GeoJSON Feature text."""
+    return qs.annotate(feature=FeatureText(F("code"), geometry or plot_geometry_json(), plot_properties()))
+
+
+def _page_url(request, cursor: str) -> str:
+    query = request.GET.copy()
+    query["cursor"] = cursor
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+
+LIST_DOC = extend_schema(
+    summary="Plots as a GeoJSON FeatureCollection",
+    description="Paged by `limit` (default 1000) with a `next` link. Geometry is the current boundary "
+    "(MultiPolygon) or, for plots surveyed as a point, a Point.",
+    parameters=[
+        OpenApiParameter("bbox", str, description="minlon,minlat,maxlon,maxlat (WGS 84)"),
+        OpenApiParameter("district", str, description="district UBIGEO, 6 digits"),
+        OpenApiParameter("region", str, description="department UBIGEO (2 digits) or name"),
+        OpenApiParameter("organization", str), OpenApiParameter("producer", str),
+        OpenApiParameter("updated_since", OpenApiTypes.DATETIME),
+        OpenApiParameter("status", str, enum=["active", "retired", "all"]),
+        OpenApiParameter("limit", int), OpenApiParameter("cursor", str),
+    ],
+    responses={(200, "application/geo+json"): OpenApiTypes.OBJECT},
+)
+
+
+class PlotListView(APIView):
+    @LIST_DOC
+    def get(self, request):
+        params = request.query_params
+        reject_unknown(params, LIST_PARAMS)
+        limit = parse_limit(params.get("limit"), default=settings.CHACRA_PAGE_SIZE,
+                            maximum=settings.CHACRA_MAX_PAGE_SIZE)
+        after = decode_cursor(params.get("cursor"))
+        qs = selectors.plot_list(
+            user=request.user, bbox=parse_bbox(params.get("bbox")), district=params.get("district"),
+            region=params.get("region"), organization=params.get("organization"),
+            producer=params.get("producer"), updated_since=parse_moment(params.get("updated_since"), "updated_since"),
+            status=parse_choice(params.get("status"), "status", [("active", ""), ("retired", ""), ("all", "")])
+            or "active",
+        )
+        # Keyset paging on the primary key: page 100 costs what page 1 costs.
+        rows = list(plot_features(qs.filter(id__gt=after)).order_by("id").values_list("id", "feature")[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        links = [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}]
+        next_url = None
+        if more:
+            next_url = _page_url(request, encode_cursor(rows[-1][0]))
+            links.append({"rel": "next", "type": "application/geo+json", "href": next_url})
+        body = feature_collection((f for _, f in rows), links=links,
+                                  extra={"numberReturned": len(rows), "next": next_url})
+        return geojson_response(body)
+
+    @extend_schema(summary="Register a plot", request=OpenApiTypes.OBJECT,
+                   responses={(201, "application/geo+json"): OpenApiTypes.OBJECT})
+    def post(self, request):
+        geometry_value, props = _read_feature(request.data, geometry_required=True)
+        for name in ("code", "producer"):
+            if not props.get(name):
+                raise ValidationFailed(f"properties.{name} is required", field=f"properties.{name}")
+        producer = Producer.objects.filter(code=props.pop("producer")).first()
+        if producer is None:
+            raise ValidationFailed("properties.producer names no known producer", field="properties.producer")
+        if Plot.objects.filter(code=props["code"]).exists():
+            raise ValidationFailed(f"a plot with code {props['code']!r} already exists; use PATCH to change it",
+                                   field="properties.code", code="duplicate")
+        repair = tuple(props.pop("repair", ()))
+        valid_from = props.pop("valid_from", None)
+        plot = services.plot_create(code=props.pop("code"), producer=producer, geometry_value=geometry_value,
+                                    repair_rules=repair, valid_from=valid_from, source="api",
+                                    actor=request.user, **props)
+        response = geojson_response(_detail_feature(request.user, plot.code), status=201)
+        response["Location"] = request.build_absolute_uri(f"{request.path.rstrip('/')}/{plot.code}")
+        return response
+
+
+def _read_feature(data, *, geometry_required: bool):
+    """(geometry value or None, validated properties) from a GeoJSON Feature body."""
+    if not isinstance(data, dict) or data.get("type") != "Feature":
+        raise ValidationFailed('the body must be a GeoJSON Feature: {"type": "Feature", "geometry": …, '
+                               '"properties": {…}}', field="type")
+    geometry_value = data.get("geometry")
+    if geometry_value is None and geometry_required:
+        raise ValidationFailed("geometry is required: a Polygon, MultiPolygon or (small plot) Point",
+                               field="geometry")
+    if isinstance(geometry_value, dict) and "crs" in data and "crs" not in geometry_value:
+        geometry_value = {**geometry_value, "crs": data["crs"]}
+    serializer = PlotPropertiesSerializer(data=data.get("properties") or {})
+    serializer.is_valid(raise_exception=True)
+    return geometry_value, dict(serializer.validated_data)
+
+
+def _detail_feature(user, code: str, as_of=None) -> str:
+    plot = selectors.plot_get(user=user, code=code)
+    boundary = selectors.plot_boundary_as_of(plot=plot, day=as_of) if as_of else plot.boundaries.filter(
+        valid_to__isnull=True).first()
+    qs = Plot.objects.filter(pk=plot.pk)
+    geometry = None
+    if as_of:
+        version = PlotBoundary.objects.filter(pk=boundary.pk)
+        geometry = Subquery(version.annotate(g=Coalesce(geometry_json("geom"), geometry_json("location", polygon=False),
+                                                        output_field=TextField())).values("g")[:1])
+    feature = json.loads(plot_features(qs, geometry).values_list("feature", flat=True).get())
+    if boundary is not None:
+        feature["properties"]["boundary"] = {
+            "valid_from": boundary.valid_from.isoformat(),
+            "valid_to": boundary.valid_to.isoformat() if boundary.valid_to else None,
+            "area_ha": boundary.area_ha, "source": boundary.source, "repairs": boundary.repairs,
+        }
+        if as_of:
+            feature["properties"]["as_of"] = as_of.isoformat()
+            feature["properties"]["area_ha"] = boundary.area_ha
+    return json.dumps(feature, separators=(",", ":"))
+
+
+class PlotDetailView(APIView):
+    @extend_schema(summary="One plot as a GeoJSON Feature",
+                   parameters=[OpenApiParameter("as_of", OpenApiTypes.DATE,
+                                                description="the boundary in force on this day")],
+                   responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
+    def get(self, request, code: str):
+        reject_unknown(request.query_params, {"as_of"})
+        return geojson_response(_detail_feature(request.user, code, parse_day(request.query_params.get("as_of"), "as_of")))
+
+    @extend_schema(summary="Change a plot: a new geometry supersedes the current boundary",
+                   request=OpenApiTypes.OBJECT, responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
+    def patch(self, request, code: str):
+        plot = selectors.plot_get(user=request.user, code=code)
+        geometry_value, props = _read_feature(request.data, geometry_required=False)
+        if props.pop("code", plot.code) != plot.code:
+            raise ValidationFailed("a plot's code cannot change", field="properties.code")
+        if "producer" in props and props.pop("producer") != plot.producer.code:
+            raise ValidationFailed("a plot cannot move to another producer through an update; retire it and "
+                                   "register it again", field="properties.producer")
+        repair = tuple(props.pop("repair", ()))
+        valid_from = props.pop("valid_from", None)
+        with transaction.atomic():
+            if geometry_value is not None:
+                plot, _changed = services.plot_update_boundary(
+                    plot=plot, geometry_value=geometry_value, repair_rules=repair, valid_from=valid_from,
+                    source="api", actor=request.user, survey_method=props.pop("survey_method", None),
+                    survey_date=props.pop("survey_date", None), gps_accuracy_m=props.pop("gps_accuracy_m", None))
+            if props:
+                services.plot_update(plot=plot, actor=request.user, **props)
+        return geojson_response(_detail_feature(request.user, code))
+
+    put = patch
+
+    @extend_schema(summary="Retire a plot (its history stays)",
+                   parameters=[OpenApiParameter("reason", str)],
+                   responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
+    def delete(self, request, code: str):
+        reject_unknown(request.query_params, {"reason"})
+        plot = selectors.plot_get(user=request.user, code=code)
+        services.plot_retire(plot=plot, reason=request.query_params.get("reason", "retired through the API"),
+                             actor=request.user)
+        return geojson_response(_detail_feature(request.user, code))
+
+
+class PlotBoundariesView(APIView):
+    @extend_schema(summary="Every boundary the plot had, oldest first, as GeoJSON",
+                   responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
+    def get(self, request, code: str):
+        reject_unknown(request.query_params, set())
+        plot = selectors.plot_get(user=request.user, code=code)
+        versions = selectors.plot_boundaries(plot=plot).annotate(
+            g=Coalesce(geometry_json("geom"), geometry_json("location", polygon=False), output_field=TextField()))
+        features = []
+        for version in versions:
+            props = dict(BoundaryVersionSerializer(version).data)
+            props["current"] = version.valid_to is None and plot.status == Plot.Status.ACTIVE
+            features.append(json.dumps({"type": "Feature", "id": version.pk, "geometry": None,
+                                        "properties": props}, separators=(",", ":"))
+                            .replace('"geometry":null', '"geometry":' + (version.g or "null"), 1))
+        return geojson_response(feature_collection(features, extra={"plot": plot.code,
+                                                                    "numberReturned": len(features)}))

@@ -1,0 +1,1 @@
+"""Chacra: geo-referenced traceability for cacao supply chains."""

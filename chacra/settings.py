@@ -1,0 +1,153 @@
+"""Django settings, read from the environment (see README, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from chacra import pgcluster
+from chacra.env import env_bool, env_database, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _local_secret_key() -> str:
+    """A random key kept in the checkout (git-ignored) when SECRET_KEY is unset."""
+    path = BASE_DIR / ".secret_key"
+    if not path.exists():
+        import secrets
+
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "rest_framework_gis",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "chacra",
+    "plots",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chacra.urls"
+WSGI_APPLICATION = "chacra.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Without DATABASE_URL the private cluster in the checkout is used
+# (scripts/bootstrap starts it; `chacra db status` shows it).
+DATABASES = {"default": env_database("DATABASE_URL", pgcluster.cluster().database_url)}
+# Each request is one transaction: a request that fails after a write leaves nothing.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "America/Lima")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chacra API",
+    "DESCRIPTION": "Geo-referenced traceability for cacao supply chains. GeoJSON per RFC 7946 "
+    "(WGS 84, lon/lat, counter-clockwise exterior rings). Authenticate with "
+    "`Authorization: Token <key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Paging of GeoJSON lists.
+CHACRA_PAGE_SIZE = env_int("CHACRA_PAGE_SIZE", 1000, minimum=1, maximum=100_000)
+CHACRA_MAX_PAGE_SIZE = env_int("CHACRA_MAX_PAGE_SIZE", 10_000, minimum=1, maximum=1_000_000)
+# Decimal digits of coordinates in GeoJSON output: 7 digits is ~1 cm, well below GPS
+# accuracy, and never merges the vertices of a walked boundary.
+CHACRA_GEOJSON_PRECISION = env_int("CHACRA_GEOJSON_PRECISION", 7, minimum=6, maximum=15)
+# Request body limit for uploads through the API.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CHACRA_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1024)
+# Where the real public layers live (see ../shared/data/README.md); optional.
+CHACRA_SHARED_DATA = Path(env_str("CHACRA_SHARED_DATA", str(BASE_DIR.parent / "shared" / "data")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+    # GEOS prints a NOTICE for every invalid geometry it inspects; the reason is
+    # already reported to the user by plots.geometry.
+    "loggers": {"django.contrib.gis": {"level": "ERROR"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"
+
+# GDAL 3.9+ can block file/network access while parsing spatial references. Debian
+# 12 ships GDAL 3.6; Chacra only ever builds SpatialReference from integer EPSG
+# codes (plots.geometry), never from user-supplied WKT or URLs.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]

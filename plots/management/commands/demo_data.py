@@ -1,0 +1,86 @@
+"""chacra demo-data: generate and load the deterministic synthetic demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+from tqdm import tqdm
+
+from plots import demo
+from plots.models import Organization, UserProfile
+
+DEMO_USERS = [
+    # username, role, organization code (cooperative users only)
+    ("demo-admin", "admin", None),
+    ("demo-technician", "technician", None),
+    ("demo-coop", "cooperative", f"{demo.DEMO_PREFIX}coop-tocache"),
+    ("demo-buyer", "buyer", None),
+    ("demo-investor", "investor", None),
+]
+
+
+class Command(BaseCommand):
+    help = ("Generate the synthetic demo: ~2,000 producers in a dozen cooperatives and 3,000 plots around "
+            "Tocache, Juanjuí, Chazuta, Aucayacu, Tingo María, Aguaytía, Campo Verde, Curimaná and Neshuya; "
+            "loads the real INEI districts and SERNANP protected areas from the shared data folder when it "
+            "exists (CHACRA_SHARED_DATA), synthetic stand-ins otherwise; creates one demo user per role.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--reset", action="store_true", help="remove existing demo data first")
+        parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+        parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 3,000 plots (default 1)")
+        parser.add_argument("--no-shared", action="store_true",
+                            help="ignore the shared data folder and generate synthetic reference layers")
+        parser.add_argument("--tokens-file", type=Path, help="write 'role token' lines for the demo users here")
+
+    def handle(self, *args, seed, scale, reset, no_shared, tokens_file, **options):
+        if scale <= 0 or scale > 10:
+            raise CommandError("--scale must be in (0, 10]")
+        if reset:
+            removed = demo.reset()
+            self.stdout.write(f"removed {removed} demo plots")
+        shared = None if no_shared else Path(settings.CHACRA_SHARED_DATA)
+        if shared is not None and not shared.exists():
+            self.stdout.write(f"{shared} not found: generating synthetic reference layers")
+            shared = None
+        if Organization.objects.filter(code__startswith=demo.DEMO_PREFIX).exists():
+            self.stdout.write("demo data already loaded (use --reset to regenerate)")
+        else:
+            towns = demo.read_towns()
+            bar = tqdm(total=len(towns), desc="demo plots", unit="town", disable=not self.stdout.isatty())
+
+            def progress(town, _n):
+                bar.set_postfix_str(town)
+                bar.update(1)
+
+            summary = demo.generate(seed=seed, shared=shared, scale=scale, progress=progress)
+            bar.close()
+            for report in summary.reference:
+                self.stdout.write(f"  {report.summary()}")
+            self.stdout.write(self.style.SUCCESS(
+                f"demo: {summary.organizations} organizations, {summary.producers} producers, {summary.plots} plots "
+                f"({summary.point_plots} surveyed as points, {summary.with_history} with an earlier survey, "
+                f"{summary.overlapping_pairs} overlapping a neighbour, {summary.across_protected_edge} across a "
+                f"protected-area edge)"))
+        lines = self._users()
+        if tokens_file:
+            tokens_file.write_text("".join(f"{role} {key}\n" for role, key in lines))
+            tokens_file.chmod(0o600)
+        for role, key in lines:
+            self.stdout.write(f"  token for {role:<12} {key}")
+
+    @transaction.atomic
+    def _users(self) -> list[tuple[str, str]]:
+        out = []
+        for username, role, org_code in DEMO_USERS:
+            user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": role == "admin"})
+            org = Organization.objects.filter(code=org_code).first() if org_code else None
+            UserProfile.objects.update_or_create(user=user, defaults={"role": role, "organization": org})
+            token, _ = Token.objects.get_or_create(user=user)
+            out.append((role, token.key))
+        return out

@@ -1,0 +1,9 @@
+from plots.models.areas import AdminArea, ProtectedArea, ProtectedAreaPiece
+from plots.models.checks import CheckResult
+from plots.models.people import Organization, Producer, UserProfile
+from plots.models.plots import AreaUnit, Plot, PlotBoundary
+
+__all__ = [
+    "AdminArea", "AreaUnit", "CheckResult", "Organization", "Plot", "PlotBoundary", "Producer",
+    "ProtectedArea", "ProtectedAreaPiece", "UserProfile",
+]

@@ -1,0 +1,35 @@
+from django.db import models
+
+
+class CheckResult(models.Model):
+    """One verdict about one plot, with the inputs it was computed from."""
+
+    class Kind(models.TextChoices):
+        PROTECTED_AREA = "protected_area_overlap", "Protected-area overlap"
+        PLOT_OVERLAP = "plot_overlap", "Plot–plot overlap"
+        GEOMETRY_QUALITY = "geometry_quality", "Geometry quality"
+        AREA_DISCREPANCY = "area_discrepancy", "Declared vs measured area"
+        DEFORESTATION = "deforestation", "Deforestation after cut-off"
+
+    class Outcome(models.TextChoices):
+        PASS = "pass", "Pass"
+        WARNING = "warning", "Warning"
+        FAIL = "fail", "Fail"
+        INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
+
+    plot = models.ForeignKey("plots.Plot", on_delete=models.CASCADE, related_name="checks")
+    boundary = models.ForeignKey("plots.PlotBoundary", null=True, blank=True, on_delete=models.SET_NULL,
+                                 help_text="The boundary version that was checked.")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    figures = models.JSONField(default=dict, blank=True, help_text="Measured values, e.g. overlap hectares.")
+    datasets = models.JSONField(default=dict, blank=True, help_text="Dataset editions used, by name.")
+    method_version = models.CharField(max_length=40)
+    checked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [models.Index(fields=["plot", "kind", "-checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.plot_id} {self.kind}: {self.outcome}"
