@@ -145,8 +145,9 @@ def init(c: Cluster) -> bool:
             f"unix_socket_directories = '{c.socket_dir}'\n"
             "unix_socket_permissions = 0700\n"
             f"port = {PORT}\n"
-            "fsync = off\n"  # a development cluster: speed over crash safety
-            "synchronous_commit = off\n"
+            # A development cluster: no fsync (safe against a killed server, not
+            # against power loss); commits stay synchronous so a kill loses nothing.
+            "fsync = off\n"
             "full_page_writes = off\n"
             "shared_buffers = 512MB\n"
             "work_mem = 64MB\n"

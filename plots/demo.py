@@ -204,8 +204,13 @@ def generate(*, seed: int = 2026, shared: Path | None = None, scale: float = 1.0
     n_points = n_overlap = n_edge = 0
     for town in towns:
         count = max(1, round(town.plots * scale))
-        centres = _grid_centres(rng, town, count)
         edge = _near_protected_edge(town)
+        edge_centres = [_offset(edge[0], edge[1], 0, 700 * i) for i in range(2)] if edge else []
+        # Grid cells too close to the two plots placed on the protected-area edge are
+        # dropped, so those plots overlap the area and nothing else.
+        centres = [c for c in _grid_centres(rng, town, count + 12)
+                   if all(_GEOD.inv(c[0], c[1], e[0], e[1])[2] > 560 for e in edge_centres)]
+        centres = centres[:count]
         town_producers: list[Producer] = []
         for k, (lon, lat) in enumerate(centres):
             # ~1.5 plots per household: a new producer for two plots in three.
@@ -224,7 +229,7 @@ def generate(*, seed: int = 2026, shared: Path | None = None, scale: float = 1.0
                 lon, lat = prev.centroid.x + 0.0006, prev.centroid.y
                 n_overlap += 1
             elif k in (4, 5) and edge is not None:
-                lon, lat = _offset(edge[0], edge[1], 0, 700 * (k - 4))
+                lon, lat = edge_centres[k - 4]
                 n_edge += 1
             survey = date(2019, 1, 1) + timedelta(days=rng.randint(0, 5 * 365))
             plot = Plot(
