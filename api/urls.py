@@ -2,14 +2,20 @@ from django.urls import path
 
 from api.views import areas, people, plots
 
-urlpatterns = [
-    path("plots", plots.PlotListView.as_view(), name="plot-list"),
-    path("plots/<slug:code>", plots.PlotDetailView.as_view(), name="plot-detail"),
-    path("plots/<slug:code>/boundaries", plots.PlotBoundariesView.as_view(), name="plot-boundaries"),
-    path("producers", people.ProducerListView.as_view(), name="producer-list"),
-    path("producers/<slug:code>", people.ProducerDetailView.as_view(), name="producer-detail"),
-    path("organizations", people.OrganizationListView.as_view(), name="organization-list"),
-    path("organizations/<slug:code>", people.OrganizationDetailView.as_view(), name="organization-detail"),
-    path("admin-areas", areas.AdminAreaListView.as_view(), name="admin-area-list"),
-    path("protected-areas", areas.ProtectedAreaListView.as_view(), name="protected-area-list"),
+_routes = [
+    ("plots", plots.PlotListView, "plot-list"),
+    ("plots/<slug:code>", plots.PlotDetailView, "plot-detail"),
+    ("plots/<slug:code>/boundaries", plots.PlotBoundariesView, "plot-boundaries"),
+    ("producers", people.ProducerListView, "producer-list"),
+    ("producers/<slug:code>", people.ProducerDetailView, "producer-detail"),
+    ("organizations", people.OrganizationListView, "organization-list"),
+    ("organizations/<slug:code>", people.OrganizationDetailView, "organization-detail"),
+    ("admin-areas", areas.AdminAreaListView, "admin-area-list"),
+    ("protected-areas", areas.ProtectedAreaListView, "protected-area-list"),
 ]
+
+# Canonical paths have no trailing slash; clients that add one (QGIS users, curl
+# habits) get the same view rather than a 404. The schema lists only the canonical
+# form (api.schema.drop_trailing_slash_duplicates).
+urlpatterns = [path(route, view.as_view(), name=name) for route, view, name in _routes]
+urlpatterns += [path(f"{route}/", view.as_view()) for route, view, _ in _routes]

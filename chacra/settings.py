@@ -120,6 +120,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["api.schema.drop_trailing_slash_duplicates"],
 }
 
 # Paging of GeoJSON lists.

@@ -274,3 +274,8 @@ def test_unknown_urls_and_methods_get_the_json_error_shape(technician):
     assert r.status_code == 405 and r.json()["error"]["status"] == 405
     r = technician.client.post(URL, "<xml/>", content_type="application/xml")
     assert r.status_code == 415 and r.json()["error"]["message"]
+
+
+def test_a_trailing_slash_reaches_the_same_view(two_plots, technician):
+    assert codes(geojson(technician.client.get(URL + "/"))) == ["mine-1", "theirs-1"]
+    assert geojson(technician.client.get(f"{URL}/mine-1/"))["id"] == "mine-1"

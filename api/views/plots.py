@@ -49,6 +49,7 @@ def _page_url(request, cursor: str) -> str:
 
 
 LIST_DOC = extend_schema(
+    operation_id="plots_list",
     summary="Plots as a GeoJSON FeatureCollection",
     description="Paged by `limit` (default 1000) with a `next` link. Geometry is the current boundary "
     "(MultiPolygon) or, for plots surveyed as a point, a Point.",
@@ -156,7 +157,7 @@ def _detail_feature(user, code: str, as_of=None) -> str:
 
 
 class PlotDetailView(APIView):
-    @extend_schema(summary="One plot as a GeoJSON Feature",
+    @extend_schema(operation_id="plots_detail", summary="One plot as a GeoJSON Feature",
                    parameters=[OpenApiParameter("as_of", OpenApiTypes.DATE,
                                                 description="the boundary in force on this day")],
                    responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
