@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
@@ -50,8 +52,24 @@ def _flatten_drf_detail(detail, field: str | None = None) -> list[dict]:
     return [{"field": field, "message": str(detail)}]
 
 
+def client_input_error(exc) -> JsonResponse | None:
+    """Errors raised deep in parsing or the driver that are the client's input, not our bug."""
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(413, "too_large", f"the request body is larger than the "
+                              f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)} MB limit")
+    if isinstance(exc, RecursionError):
+        return error_response(400, "parse_error", "the JSON is nested too deeply")
+    if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):
+        # psycopg2 refuses NUL characters in text parameters.
+        return error_response(400, "invalid", "text may not contain NUL (0x00) characters")
+    return None
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER."""
+    known = client_input_error(exc)
+    if known is not None:
+        return known
     if isinstance(exc, DomainError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
     if isinstance(exc, DjangoValidationError):

@@ -201,7 +201,9 @@ def reproject_to_wgs84(geom: GEOSGeometry) -> GEOSGeometry:
     except (SRSException, GDALException):
         raise GeometryError(f"EPSG:{srid} is not a coordinate reference system GDAL knows",
                             code="unknown_crs") from None
-    target = SpatialReference(WGS84)
+    if not (source.geographic or source.projected):
+        raise GeometryError(f"EPSG:{srid} is neither a geographic nor a projected coordinate reference system",
+                            code="unknown_crs")
     # GDAL 3 honours the authority's axis order (lat/lon for 4326); GeoJSON and
     # PostGIS want lon/lat, so ask for the traditional GIS order on both sides.
     from django.contrib.gis.gdal import AxisOrder
@@ -390,6 +392,8 @@ def clean_plot_geometry(value: Any, *, srid: int | None = None, repair_rules: tu
     geom = value if isinstance(value, GEOSGeometry) else parse_geometry(value, srid=srid)
     if isinstance(value, GEOSGeometry):
         geom = reproject_to_wgs84(_force_2d(geom))
+    if geom.empty:
+        raise GeometryError("the geometry is empty", code="empty")
     if geom.geom_type not in PLOT_GEOMETRY_TYPES:
         raise GeometryError(
             f"a plot must be a Polygon, MultiPolygon or Point, not a {geom.geom_type}"

@@ -201,6 +201,10 @@ BAD_BODIES = [
     ("negative area", feature("bad-9", "PRODUCER", square(-76, -8), declared_area=-1), "invalid"),
     ("unknown producer", feature("bad-10", "nobody", square(-76, -8)), "validation_failed"),
     ("array body", [1, 2], "validation_failed"),
+    ("deep nesting", "[" * 100_000 + "]" * 100_000, "parse_error"),
+    ("empty geometry", feature("bad-12", "PRODUCER", "POLYGON EMPTY"), "empty"),
+    ("geocentric CRS", feature("bad-13", "PRODUCER", "SRID=4978;POINT(1 2)"), "unknown_crs"),
+    ("NUL in a code", feature("bad\u0000", "PRODUCER", square(-76, -8)), "invalid"),
     ("infinite number", feature("bad-11", "PRODUCER", {"type": "Point", "coordinates": [1e400, 0]}), "parse_error"),
 ]
 
@@ -216,6 +220,18 @@ def test_bad_payloads_get_a_400_with_a_reason_and_write_nothing(technician, make
     error = r.json()["error"]
     assert error["code"] == code and error["message"]
     assert not Plot.objects.exists() and not PlotBoundary.objects.exists()
+
+
+def test_nul_characters_in_query_strings_are_a_400(technician):
+    r = technician.client.get(URL, {"district": "\x00"})
+    assert r.status_code == 400 and "NUL" in r.json()["error"]["message"]
+
+
+def test_an_oversized_body_is_a_413(technician, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    r = technician.client.post(URL, json.dumps(feature("big", "x", square(-76, -8), shade_species=["x" * 50] * 30)),
+                               content_type="application/json")
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 
 def test_a_duplicate_code_is_refused(technician, make_plot):
