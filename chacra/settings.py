@@ -126,9 +126,6 @@ SPECTACULAR_SETTINGS = {
 # Paging of GeoJSON lists.
 CHACRA_PAGE_SIZE = env_int("CHACRA_PAGE_SIZE", 1000, minimum=1, maximum=100_000)
 CHACRA_MAX_PAGE_SIZE = env_int("CHACRA_MAX_PAGE_SIZE", 10_000, minimum=1, maximum=1_000_000)
-# Decimal digits of coordinates in GeoJSON output: 7 digits is ~1 cm, well below GPS
-# accuracy, and never merges the vertices of a walked boundary.
-CHACRA_GEOJSON_PRECISION = env_int("CHACRA_GEOJSON_PRECISION", 7, minimum=6, maximum=15)
 # Request body limit for uploads through the API.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CHACRA_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1024)
 # Where the real public layers live (see ../shared/data/README.md); optional.

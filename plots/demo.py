@@ -270,9 +270,9 @@ def generate(*, seed: int = 2026, shared: Path | None = None, scale: float = 1.0
             old, since = old_by_plot[plot.code]
             boundaries.append(PlotBoundary(plot=plot, geom=geometry.to_multipolygon(geometry.orient_rfc7946(old)),
                                            valid_from=since, valid_to=start, source="demo: first survey",
-                                           survey_method="mobile_app"))
+                                           survey_method="mobile_app", survey_date=since))
         boundaries.append(PlotBoundary(plot=plot, geom=plot.boundary, location=plot.location, valid_from=start,
-                                       source="demo", survey_method=plot.survey_method,
+                                       source="demo", survey_method=plot.survey_method, survey_date=start,
                                        gps_accuracy_m=plot.gps_accuracy_m))
     PlotBoundary.objects.bulk_create(boundaries, batch_size=1000)
     plots_assign_districts([p.id for p in plots])

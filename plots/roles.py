@@ -35,6 +35,12 @@ def is_staff_role(user) -> bool:
     return role_of(user) in STAFF_ROLES
 
 
+def can_write_at_all(user) -> bool:
+    """Whether the role writes anything (checked before any lookup, so that a role
+    without write access learns nothing about which codes exist)."""
+    return role_of(user) in STAFF_ROLES | {Role.COOPERATIVE}
+
+
 def can_write_organization(user, organization_id: int | None) -> bool:
     role = role_of(user)
     if role in STAFF_ROLES:

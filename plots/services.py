@@ -100,7 +100,7 @@ def _record_boundary(plot: Plot, clean: geometry.CleanGeometry, *, valid_from: d
         plot=plot, geom=plot.boundary, location=plot.location, valid_from=valid_from, source=source,
         survey_method=plot.survey_method, gps_accuracy_m=plot.gps_accuracy_m,
         repairs=[{"rule": r.rule, "note": r.note} for r in clean.repairs],
-        recorded_by=actor if getattr(actor, "pk", None) else None,
+        recorded_by=actor if getattr(actor, "pk", None) else None, survey_date=plot.survey_date,
     )
     _save(boundary)
     return boundary
@@ -154,6 +154,8 @@ def plot_update_boundary(*, plot: Plot, geometry_value: Any, srid: int | None = 
 def plot_update(*, plot: Plot, actor=None, **attributes: Any) -> Plot:
     """Change descriptive attributes (not the boundary: that is plot_update_boundary)."""
     _require_write(actor, plot.organization_id)
+    if plot.status == Plot.Status.RETIRED:
+        raise Conflict(f"plot {plot.code} is retired; it can no longer change")
     unknown = set(attributes) - set(PLOT_ATTRIBUTES)
     if unknown:
         raise ValidationFailed(f"unknown plot attribute(s): {', '.join(sorted(unknown))}")

@@ -82,7 +82,7 @@ def areas(db):
 def test_reference_layers_are_geojson_for_every_signed_in_role(areas, buyer, investor, technician):
     for persona in (buyer, investor, technician):
         districts = geojson(persona.client.get("/api/v1/admin-areas", {"level": "district"}))
-        assert [f["id"] for f in districts["features"]] == ["100601"]
+        assert [f["id"] for f in districts["features"]] == ["100601-2007"]
         assert districts["features"][0]["properties"]["parent"] == "10"
         pas = geojson(persona.client.get("/api/v1/protected-areas"))
         assert pas["features"][0]["properties"]["category"] == "national_park"

@@ -295,3 +295,48 @@ def test_unknown_urls_and_methods_get_the_json_error_shape(technician):
 def test_a_trailing_slash_reaches_the_same_view(two_plots, technician):
     assert codes(geojson(technician.client.get(URL + "/"))) == ["mine-1", "theirs-1"]
     assert geojson(technician.client.get(f"{URL}/mine-1/"))["id"] == "mine-1"
+
+
+def test_survey_fields_apply_even_when_the_boundary_is_unchanged(technician, make_plot):
+    g = square(-76.2, -8.4, 0.001)
+    plot = make_plot(code="s-1", geometry_value=g)
+    r = technician.client.patch(f"{URL}/s-1", {"type": "Feature", "geometry": g, "properties": {
+        "survey_method": "gps_walked", "survey_date": "2025-03-04", "gps_accuracy_m": 3.5}}, format="json")
+    assert r.status_code == 200
+    props = geojson(r)["properties"]
+    assert (props["survey_method"], props["survey_date"], props["gps_accuracy_m"]) == ("gps_walked", "2025-03-04", 3.5)
+    assert plot.boundaries.count() == 1
+
+
+def test_as_of_describes_the_survey_in_force_then(technician, make_plot):
+    plot = make_plot(code="a-1", geometry_value=square(-76.2, -8.4, 0.001), survey_method="mobile_app",
+                     survey_date=date(2020, 2, 2), gps_accuracy_m=9.0)
+    services.plot_update_boundary(plot=plot, geometry_value=square(-76.2, -8.4, 0.002), survey_method="gps_walked",
+                                  survey_date=date(2024, 4, 4), gps_accuracy_m=2.0)
+    then = geojson(technician.client.get(f"{URL}/a-1", {"as_of": "2021-01-01"}))["properties"]
+    assert (then["survey_method"], then["survey_date"], then["gps_accuracy_m"]) == ("mobile_app", "2020-02-02", 9.0)
+    now = geojson(technician.client.get(f"{URL}/a-1"))["properties"]
+    assert (now["survey_method"], now["survey_date"], now["gps_accuracy_m"]) == ("gps_walked", "2024-04-04", 2.0)
+
+
+def test_a_retired_plot_shows_why_and_refuses_changes(technician, make_plot):
+    make_plot(code="r-1")
+    technician.client.delete(f"{URL}/r-1?reason=sold")
+    props = geojson(technician.client.get(f"{URL}/r-1"))["properties"]
+    assert props["retired_reason"] == "sold" and props["retired_at"]
+    r = technician.client.patch(f"{URL}/r-1", {"type": "Feature", "properties": {"tenure": "titled"}}, format="json")
+    assert r.status_code == 409 and "retired" in r.json()["error"]["message"]
+
+
+def test_roles_without_write_access_learn_nothing_about_codes(buyer, make_plot):
+    plot = make_plot(code="known-1")
+    r = buyer.client.post(URL, feature("known-1", plot.producer.code, square(-76, -8)), format="json")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+
+
+def test_the_default_page_never_exceeds_the_maximum(technician, make_plot, settings):
+    settings.CHACRA_PAGE_SIZE, settings.CHACRA_MAX_PAGE_SIZE = 50, 2
+    for i in range(3):
+        make_plot(code=f"m-{i}")
+    doc = geojson(technician.client.get(URL))
+    assert doc["numberReturned"] == 2 and doc["next"]

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import F
-from django.db.models.functions import JSONObject
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast, Concat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
-from api.geojson import FeatureText, feature_collection, geojson_response, geometry_json
+from api.geojson import FeatureText, JSONBuildObject, feature_collection, geojson_response, geometry_json
 from api.params import decode_cursor, encode_cursor, parse_bbox, parse_choice, parse_limit, reject_unknown
 from plots import selectors
 from plots.models import AdminArea, ProtectedArea
 
 
-def _paged_collection(request, qs, id_field: str, properties: JSONObject):
-    limit = parse_limit(request.query_params.get("limit"), default=settings.CHACRA_PAGE_SIZE,
+def _paged_collection(request, qs, feature_id, properties: JSONBuildObject):
+    limit = parse_limit(request.query_params.get("limit"),
+                        default=min(settings.CHACRA_PAGE_SIZE, settings.CHACRA_MAX_PAGE_SIZE),
                         maximum=settings.CHACRA_MAX_PAGE_SIZE)
     after = decode_cursor(request.query_params.get("cursor"))
-    qs = qs.filter(id__gt=after).annotate(feature=FeatureText(F(id_field), geometry_json("geom"), properties))
+    qs = qs.filter(id__gt=after).annotate(feature=FeatureText(
+        F(feature_id) if isinstance(feature_id, str) else feature_id, geometry_json("geom"), properties))
     rows = list(qs.order_by("id").values_list("id", "feature")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -52,9 +54,11 @@ class AdminAreaListView(APIView):
         qs = selectors.admin_area_list(level=parse_choice(p.get("level"), "level", AdminArea.Level.choices),
                                        edition=int(edition) if edition else None, parent=p.get("parent"),
                                        bbox=parse_bbox(p.get("bbox")))
-        props = JSONObject(ubigeo=F("ubigeo"), name=F("name"), level=F("level"), edition=F("edition"),
+        props = JSONBuildObject(ubigeo=F("ubigeo"), name=F("name"), level=F("level"), edition=F("edition"),
                            parent=F("parent__ubigeo"), synthetic=F("synthetic"), source=F("source"))
-        return _paged_collection(request, qs, "ubigeo", props)
+        # The feature id joins UBIGEO and edition: a district keeps its UBIGEO across
+        # editions, and ids must be unique in a collection.
+        return _paged_collection(request, qs, Concat("ubigeo", Value("-"), Cast("edition", CharField())), props)
 
 
 class ProtectedAreaListView(APIView):
@@ -70,6 +74,6 @@ class ProtectedAreaListView(APIView):
         qs = selectors.protected_area_list(
             category=parse_choice(p.get("category"), "category", ProtectedArea.Category.choices),
             bbox=parse_bbox(p.get("bbox")))
-        props = JSONObject(name=F("name"), category=F("category"), official_code=F("official_code"),
+        props = JSONBuildObject(name=F("name"), category=F("category"), official_code=F("official_code"),
                            source=F("source"), edition=F("edition"), synthetic=F("synthetic"))
         return _paged_collection(request, qs, "id", props)

@@ -95,6 +95,10 @@ class Plot(models.Model):
     retired_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # The plot as a ready-made RFC 7946 GeoJSON Feature, written by a database
+    # trigger on every change (plots/migrations/0003). Lists stream this text as it
+    # is: building it per request costs PostgreSQL 3× a plain COPY of the table.
+    feature_geojson = models.TextField(null=True, editable=False)
 
     objects = PlotQuerySet.as_manager()
 
@@ -142,6 +146,7 @@ class PlotBoundary(models.Model):
     valid_to = models.DateField(null=True, blank=True)
     source = models.CharField(max_length=200, help_text="Where it came from: API, file name, demo …")
     survey_method = models.CharField(max_length=16, choices=SurveyMethod.choices, default=SurveyMethod.UNKNOWN)
+    survey_date = models.DateField(null=True, blank=True)
     gps_accuracy_m = models.FloatField(null=True, blank=True)
     repairs = models.JSONField(default=list, blank=True, help_text="Named repair rules applied on import.")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
