@@ -28,7 +28,6 @@ def served_plots(live_server, technician, make_plot, make_producer, org_a):
     return live_server.url, token
 
 
-@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is installed by scripts/bootstrap")
 def test_ogr_reads_the_plots_layer_with_the_token_header(served_plots):
     base, token = served_plots
     env = {**os.environ, "GDAL_HTTP_HEADERS": f"Authorization: {token}"}
@@ -52,8 +51,6 @@ def test_ogr_reads_the_plots_layer_with_the_token_header(served_plots):
 
 
 def test_ogr_is_refused_without_a_token(served_plots):
-    if shutil.which("ogrinfo") is None:
-        pytest.skip("gdal-bin is installed by scripts/bootstrap")
     base, _ = served_plots
     out = subprocess.run(["ogrinfo", "-ro", "-so", f"{base}/api/v1/plots"], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "401" in (out.stderr + out.stdout)
@@ -62,8 +59,8 @@ def test_ogr_is_refused_without_a_token(served_plots):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/test")
 def test_the_api_docs_render_in_headless_chromium(live_server, tmp_path):
+    assert CHROMIUM, "chromium is missing: scripts/test installs it (apt-get install chromium)"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
