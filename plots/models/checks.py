@@ -9,11 +9,13 @@ class CheckResult(models.Model):
         PLOT_OVERLAP = "plot_overlap", "Plot–plot overlap"
         GEOMETRY_QUALITY = "geometry_quality", "Geometry quality"
         AREA_DISCREPANCY = "area_discrepancy", "Declared vs measured area"
+        DISTRICT = "district_assignment", "District assignment"
         DEFORESTATION = "deforestation", "Deforestation after cut-off"
 
     class Outcome(models.TextChoices):
         PASS = "pass", "Pass"
         WARNING = "warning", "Warning"
+        BUFFER_ZONE = "buffer_zone", "Inside a buffer zone only"
         FAIL = "fail", "Fail"
         INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
 
@@ -26,6 +28,7 @@ class CheckResult(models.Model):
     datasets = models.JSONField(default=dict, blank=True, help_text="Dataset editions used, by name.")
     method_version = models.CharField(max_length=40)
     checked_at = models.DateTimeField(auto_now_add=True)
+    # The newest result per (plot, kind) is the one in force; older ones are history.
 
     class Meta:
         ordering = ["-checked_at"]
