@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api.views import areas, people, plots
+from api.views import areas, imports, people, plots
 
 _routes = [
     ("plots", plots.PlotListView, "plot-list"),
@@ -12,6 +12,7 @@ _routes = [
     ("organizations/<slug:code>", people.OrganizationDetailView, "organization-detail"),
     ("admin-areas", areas.AdminAreaListView, "admin-area-list"),
     ("protected-areas", areas.ProtectedAreaListView, "protected-area-list"),
+    ("imports", imports.ImportView, "imports"),
 ]
 
 # Canonical paths have no trailing slash; clients that add one (QGIS users, curl

@@ -128,6 +128,8 @@ CHACRA_PAGE_SIZE = env_int("CHACRA_PAGE_SIZE", 1000, minimum=1, maximum=100_000)
 CHACRA_MAX_PAGE_SIZE = env_int("CHACRA_MAX_PAGE_SIZE", 10_000, minimum=1, maximum=1_000_000)
 # Request body limit for uploads through the API.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CHACRA_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1024)
+# Largest file accepted by POST /api/v1/imports (the importers have their own limits).
+CHACRA_MAX_IMPORT_BYTES = env_int("CHACRA_MAX_IMPORT_BYTES", 50 * 1024 * 1024, minimum=1024)
 # Where the real public layers live (see ../shared/data/README.md); optional.
 CHACRA_SHARED_DATA = Path(env_str("CHACRA_SHARED_DATA", str(BASE_DIR.parent / "shared" / "data")))
 

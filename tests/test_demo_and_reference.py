@@ -80,11 +80,21 @@ def test_the_command_creates_one_user_per_role_and_is_rerunnable(tmp_path):
 
 
 @needs_shared
+def load_inei_2007():
+    folder = SHARED / "peru_admin_boundaries_inei2007"
+    return [reference.load_admin_areas(folder / f"peru_{name}_simple.geojson", level=level, edition=2007)
+            for name, level in [("departamental", "department"), ("provincial", "province"),
+                                ("distrital", "district")]]
+
+
 def test_inei_2007_loads_every_district_and_is_idempotent():
-    reports = reference.load_inei_2007(SHARED / "peru_admin_boundaries_inei2007")
+    reports = load_inei_2007()
     assert [r.loaded for r in reports] == [25, 195, 1834]
     assert any("2001: 2 features merged" in note for note in reports[1].repaired)
-    reference.load_inei_2007(SHARED / "peru_admin_boundaries_inei2007")
+    ids = sorted(AdminArea.objects.values_list("id", flat=True))
+    reports = load_inei_2007()
+    assert sorted(AdminArea.objects.values_list("id", flat=True)) == ids  # upserted in place
+    assert sum(r.removed for r in reports) == 0
     assert AdminArea.objects.filter(edition=2007).count() == 25 + 195 + 1834
     tocache = AdminArea.objects.get(level="district", geom__covers=Point(-76.5108, -8.1889, srid=4326))
     assert (tocache.ubigeo, tocache.parent.ubigeo, tocache.parent.parent.name) == ("221001", "2210", "SAN MARTIN")
@@ -93,9 +103,10 @@ def test_inei_2007_loads_every_district_and_is_idempotent():
 
 @needs_shared
 def test_protected_areas_load_with_subdivided_pieces():
-    reports = reference.load_protected_areas(SHARED / "protected_areas")
-    assert {r.layer: r.loaded for r in reports}["Parque Nacional Cordillera Azul"] == 1
+    reference.load_shared_layers(SHARED)
     pncaz = ProtectedArea.objects.get(official_code="PNCAZ")
+    assert pncaz.name == "Parque Nacional Cordillera Azul" and pncaz.category == "national_park"
+    assert ProtectedArea.objects.filter(category="regional").count() == 48
     # PostGIS's geodesic area of the 3,978-vertex polygon against pyproj's. (The file's
     # HA attribute says 1,353,190.85 ha, the legal area; this polygon measures
     # ~1.17 M ha, so the attribute is not used for anything.)

@@ -1,0 +1,87 @@
+"""chacra import-plots: load plots and walked GPS tracks from a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from plots.errors import DomainError
+from plots.importers import registry
+from plots.imports import COUNTRY_BOUNDS, DEFAULT_REPAIRS, ImportRefused, import_plots
+from plots.models import Organization, Producer
+
+
+class Command(BaseCommand):
+    help = ("Import plots from GPX tracks, KML/KMZ, GeoJSON, GeoPackage, a zipped Shapefile, a CSV of points or an "
+            "ODK/KoboToolbox CSV export. Each feature needs a plot code and a producer code property (or "
+            "--producer). Upserts by plot code: an unchanged boundary makes no new version. One transaction: by "
+            "default a single refused feature means nothing is written.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--format", choices=registry.names(), help="the format, when the file name does not tell")
+        parser.add_argument("--crs", type=int, metavar="EPSG",
+                            help="EPSG code of the coordinates, for files that do not say (a .shp without .prj)")
+        parser.add_argument("--organization", metavar="CODE", help="producers must belong to this organization")
+        parser.add_argument("--producer", metavar="CODE", help="producer for features that name none")
+        parser.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
+        parser.add_argument("--partial", action="store_true",
+                            help="write the features that pass and report the refused ones")
+        parser.add_argument("--country", default="PE",
+                            help=f"refuse plots outside this country ({', '.join(COUNTRY_BOUNDS)}; 'none' to "
+                            "disable); default PE")
+        parser.add_argument("--no-repair", action="store_true",
+                            help=f"refuse invalid polygons instead of applying the named rules {DEFAULT_REPAIRS}")
+        parser.add_argument("--closure-tolerance", type=float, default=25.0, metavar="M",
+                            help="largest start–end gap (metres) closed automatically for walked tracks (25)")
+        parser.add_argument("--no-checks", action="store_true", help="do not run the plot checks afterwards")
+
+    def handle(self, *args, **o):
+        org = None
+        if o["organization"]:
+            org = Organization.objects.filter(code=o["organization"]).first()
+            if org is None:
+                raise CommandError(f"organization {o['organization']!r} does not exist")
+        producer = None
+        if o["producer"]:
+            producer = Producer.objects.filter(code=o["producer"]).first()
+            if producer is None:
+                raise CommandError(f"producer {o['producer']!r} does not exist")
+        if not o["file"].exists():
+            raise CommandError(f"{o['file']}: file not found")
+        try:
+            report = import_plots(
+                path=o["file"], fmt=o["format"], srid=o["crs"], organization=org, default_producer=producer,
+                dry_run=o["dry_run"], partial=o["partial"],
+                country=None if o["country"].lower() == "none" else o["country"].upper(),
+                repair_rules=() if o["no_repair"] else DEFAULT_REPAIRS,
+                closure_tolerance_m=o["closure_tolerance"], run_checks=not o["no_checks"])
+        except ImportRefused as exc:
+            self._print(exc.report)
+            raise CommandError(exc.message) from None
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        self._print(report)
+
+    def _print(self, report) -> None:
+        for f in report.features:
+            line = f"  {f.label:<28} {f.status:<9} {f.code or '-':<24}"
+            if f.area_ha is not None:
+                line += f" {f.area_ha:9.4f} ha"
+            if f.reason:
+                line += f"  {f.reason}"
+            if f.repairs:
+                line += f"  [repaired: {'; '.join(f.repairs)}]"
+            q = f.quality or {}
+            if q:
+                line += (f"  [track: {q.get('points')} points, gap {q.get('closure_gap_m', 0):.1f} m, "
+                         f"{q.get('duplicates_removed', 0)} duplicates, {q.get('spikes_removed', 0)} spikes removed"
+                         + (f", {q['timestamps']['implausible']} implausible times" if q.get("timestamps", {}).get(
+                             "implausible") else "") + "]")
+            self.stdout.write(line)
+        counts = ", ".join(f"{n} {k}" for k, n in report.counts.items())
+        state = "dry run, nothing written" if report.dry_run else ("written" if report.written else "nothing written")
+        self.stdout.write(f"{report.file} ({report.format}): {counts} — {state}")
+        if report.checks:
+            self.stdout.write(f"checks: {report.checks}")
