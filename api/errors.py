@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 
@@ -59,6 +60,11 @@ def client_input_error(exc) -> JsonResponse | None:
                               f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)} MB limit")
     if isinstance(exc, RecursionError):
         return error_response(400, "parse_error", "the JSON is nested too deeply")
+    if isinstance(exc, IntegrityError):
+        # A database rule the services did not foresee: still the client's data.
+        log.warning("integrity error reached the API: %s", exc)
+        return error_response(409, "conflict", "the change conflicts with a rule of the database: "
+                              + str(exc).splitlines()[0][:300])
     if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):
         # psycopg2 refuses NUL characters in text parameters.
         return error_response(400, "invalid", "text may not contain NUL (0x00) characters")

@@ -39,7 +39,8 @@ COUNTRY_BOUNDS = {
 DEFAULT_REPAIRS = ("remove_duplicate_vertices", "make_valid")
 TRACK_METHOD_VERSION = "tracks-1"
 
-CODE_KEYS = ("code", "plot_code", "plot", "codigo", "codigo_parcela", "parcela", "id_parcela")
+# "name" last: a GPX track or KML placemark is usually named after its plot.
+CODE_KEYS = ("code", "plot_code", "plot", "codigo", "codigo_parcela", "parcela", "id_parcela", "name")
 PRODUCER_KEYS = ("producer", "producer_code", "productor", "codigo_productor", "farmer_id")
 ATTRIBUTE_KEYS = {
     "declared_area": ("declared_area", "area_declarada", "area"),

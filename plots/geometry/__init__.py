@@ -297,8 +297,11 @@ def repair(geom: GEOSGeometry, rules: list[str]) -> tuple[GEOSGeometry, list[Rep
         if validity_reason(geom) is None:
             break
         note, fn = REPAIR_RULES[rule]
-        geom = fn(geom)
-        done.append(Repair(rule, note))
+        fixed = fn(geom)
+        # Only rules that changed something are reported.
+        if not (fixed.geom_type == geom.geom_type and fixed.equals_exact(geom, 0)):
+            done.append(Repair(rule, note))
+        geom = fixed
     return geom, done
 
 

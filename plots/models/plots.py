@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Case, F, Q, Value, When
 
 from plots.models.expressions import GeodesicAreaHa
@@ -77,17 +78,18 @@ class Plot(models.Model):
                                  help_text="For a small plot surveyed as a single point.")
     area_ha = models.GeneratedField(expression=GeodesicAreaHa("boundary"), output_field=models.FloatField(),
                                     db_persist=True, verbose_name="geodesic area (ha)")
-    declared_area = models.FloatField(null=True, blank=True)
+    declared_area = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
     declared_area_unit = models.CharField(max_length=8, choices=AreaUnit.choices, default=AreaUnit.HECTARE)
     declared_area_ha = models.GeneratedField(expression=declared_area_ha_expression(),
                                              output_field=models.FloatField(), db_persist=True)
     tenure = models.CharField(max_length=12, choices=Tenure.choices, default=Tenure.UNKNOWN)
-    planting_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    planting_year = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                     validators=[MinValueValidator(1900), MaxValueValidator(2100)])
     agroforestry_system = models.CharField(max_length=20, choices=Agroforestry.choices, default=Agroforestry.UNKNOWN)
     shade_species = ArrayField(models.CharField(max_length=60), default=list, blank=True)
     survey_method = models.CharField(max_length=16, choices=SurveyMethod.choices, default=SurveyMethod.UNKNOWN)
     survey_date = models.DateField(null=True, blank=True)
-    gps_accuracy_m = models.FloatField(null=True, blank=True)
+    gps_accuracy_m = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
     district = models.ForeignKey("plots.AdminArea", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="plots", limit_choices_to={"level": "district"})
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
