@@ -1,11 +1,12 @@
 from django.urls import path
 
-from api.views import areas, imports, people, plots
+from api.views import areas, checks, imports, people, plots
 
 _routes = [
     ("plots", plots.PlotListView, "plot-list"),
     ("plots/<slug:code>", plots.PlotDetailView, "plot-detail"),
     ("plots/<slug:code>/boundaries", plots.PlotBoundariesView, "plot-boundaries"),
+    ("plots/<slug:code>/checks", checks.PlotChecksView, "plot-checks"),
     ("producers", people.ProducerListView, "producer-list"),
     ("producers/<slug:code>", people.ProducerDetailView, "producer-detail"),
     ("organizations", people.OrganizationListView, "organization-list"),

@@ -228,9 +228,19 @@ def _one(record: SourceRecord, ctx: dict) -> FeatureResult:
     try:
         if record.error:
             raise ValidationFailed(record.error)
-        code = _first(record.properties, CODE_KEYS)
+        if ctx["code"]:
+            if record.number != ctx["first_number"]:
+                raise ValidationFailed("a single plot code was given, but the file holds more than one feature")
+            code = ctx["code"]
+        elif ctx["code_field"]:
+            code = record.properties.get(ctx["code_field"])
+            if code in (None, ""):
+                raise ValidationFailed(f"has no value in {ctx['code_field']!r}")
+        else:
+            code = _first(record.properties, CODE_KEYS)
         if code is None:
-            raise ValidationFailed(f"names no plot code (a property among: {', '.join(CODE_KEYS)})")
+            raise ValidationFailed(f"names no plot code (a property among: {', '.join(CODE_KEYS)}; or name the "
+                                   "property holding it)")
         result.code = str(code).strip()
         prepared = _prepare_geometry(record, repair_rules=ctx["repair_rules"],
                                      closure_tolerance_m=ctx["closure_tolerance_m"], country=ctx["country"])
@@ -259,7 +269,8 @@ def import_plots(*, path: Path, fmt: str | None = None, srid: int | None = None,
                  organization: Organization | None = None, default_producer: Producer | None = None,
                  actor=None, dry_run: bool = False, partial: bool = False, country: str | None = "PE",
                  repair_rules: tuple[str, ...] = DEFAULT_REPAIRS, closure_tolerance_m: float = 25.0,
-                 limits: Limits = Limits(), run_checks: bool = True, display_name: str | None = None) -> ImportReport:
+                 limits: Limits = Limits(), run_checks: bool = True, display_name: str | None = None,
+                 code: str | None = None, code_field: str | None = None) -> ImportReport:
     """Import every feature of ``path``. Raises ImportRefused (with the report) when
     nothing was written because of a whole-file problem or, unless ``partial``, a
     refused feature."""
@@ -276,10 +287,12 @@ def import_plots(*, path: Path, fmt: str | None = None, srid: int | None = None,
     report = ImportReport(file=name, format=importer.name, dry_run=dry_run, partial=partial)
     ctx = {"organization": organization, "default_producer": default_producer, "actor": actor, "file": name,
            "repair_rules": repair_rules, "closure_tolerance_m": closure_tolerance_m, "country": country,
-           "changed_ids": []}
+           "changed_ids": [], "code": code, "code_field": code_field, "first_number": None}
     with transaction.atomic():
         try:
             for record in importer.read(Path(path), srid=srid, limits=limits):
+                if ctx["first_number"] is None:
+                    ctx["first_number"] = record.number
                 report.features.append(_one(record, ctx))
         except ImportFileError as exc:
             report.error = exc.reason

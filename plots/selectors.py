@@ -6,11 +6,20 @@ import unicodedata
 from datetime import date, datetime
 
 from django.contrib.gis.geos import Polygon
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from plots import roles
 from plots.errors import NotFound, ValidationFailed
-from plots.models import AdminArea, Organization, Plot, PlotBoundary, Producer, ProtectedArea
+from plots.models import AdminArea, CheckResult, Organization, Plot, PlotBoundary, Producer, ProtectedArea
+
+Kind, Outcome = CheckResult.Kind, CheckResult.Outcome
+
+# The list filters on check results, as sets of outcomes of the LATEST result per
+# plot and kind. Plots never checked (or with insufficient data) match none.
+PROTECTED_OVERLAP = {"true": {Outcome.FAIL}, "buffer": {Outcome.BUFFER_ZONE}, "false": {Outcome.PASS}}
+# A double claim is a fail of plot_overlap (more than 0.01 ha shared with another
+# producer); slivers and a producer's own overlapping plots are warnings, not claims.
+DOUBLE_CLAIM = {"true": {Outcome.FAIL}, "false": {Outcome.PASS, Outcome.WARNING}}
 
 
 def _fold(text: str) -> str:
@@ -31,7 +40,9 @@ def region_prefix(region: str) -> str:
 
 def plot_list(*, user, bbox: Polygon | None = None, district: str | None = None, region: str | None = None,
               organization: str | None = None, producer: str | None = None,
-              updated_since: datetime | None = None, status: str | None = "active") -> QuerySet[Plot]:
+              updated_since: datetime | None = None, status: str | None = "active",
+              protected_overlap: str | None = None, double_claim: str | None = None,
+              check_outcomes: list[tuple[str, str]] = ()) -> QuerySet[Plot]:
     qs = Plot.objects.visible_to(user)
     if status and status != "all":
         qs = qs.filter(status=status)
@@ -47,7 +58,22 @@ def plot_list(*, user, bbox: Polygon | None = None, district: str | None = None,
         qs = qs.filter(producer__code=producer)
     if updated_since:
         qs = qs.updated_since(updated_since)
+    wanted = [(kind, {outcome}) for kind, outcome in check_outcomes]
+    if protected_overlap:
+        wanted.append((Kind.PROTECTED_AREA, PROTECTED_OVERLAP[protected_overlap]))
+    if double_claim:
+        wanted.append((Kind.PLOT_OVERLAP, DOUBLE_CLAIM[double_claim]))
+    for i, (kind, outcomes) in enumerate(wanted):
+        qs = _latest_check_in(qs, f"_latest_check_{i}", kind, outcomes)
     return qs
+
+
+def _latest_check_in(qs: QuerySet[Plot], alias: str, kind: str, outcomes: set[str]) -> QuerySet[Plot]:
+    """Plots whose latest result of ``kind`` has one of ``outcomes`` (an index probe per plot
+    on (plot, kind, -checked_at))."""
+    latest = (CheckResult.objects.filter(plot=OuterRef("pk"), kind=kind)
+              .order_by("-checked_at", "-id").values("outcome")[:1])
+    return qs.alias(**{alias: Subquery(latest)}).filter(**{f"{alias}__in": sorted(outcomes)})
 
 
 def plot_get(*, user, code: str) -> Plot:
@@ -55,6 +81,28 @@ def plot_get(*, user, code: str) -> Plot:
     if plot is None:
         raise NotFound(f"no plot with code {code!r} that you can see")
     return plot
+
+
+def plot_check_results(*, user, code: str, history: bool = False, kind: str | None = None) -> tuple[Plot, list]:
+    """The plot and its check results: the latest per kind, or with ``history`` every one,
+    newest first. Visibility is the plot's (plot_get). Other organizations' plot codes
+    in double-claim figures are hidden from cooperative users: they learn that, and
+    how much, another organization claims, not which plot."""
+    plot = plot_get(user=user, code=code)
+    qs = CheckResult.objects.filter(plot=plot).select_related("boundary")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if history:
+        results = list(qs.order_by("-checked_at", "-id"))
+    else:
+        results = sorted(qs.order_by("kind", "-checked_at", "-id").distinct("kind"), key=lambda r: r.kind)
+    if roles.role_of(user) not in roles.STAFF_ROLES:
+        own = plot.organization.code
+        for result in results:
+            for claim in result.figures.get("double_claims", []) if result.kind == Kind.PLOT_OVERLAP else []:
+                if claim.get("organization") != own:
+                    claim["plot"] = None
+    return plot, results
 
 
 def plot_boundary_as_of(*, plot: Plot, day: date) -> PlotBoundary:

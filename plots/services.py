@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from plots import geometry, roles
@@ -26,8 +26,12 @@ _GEOMETRY_FIELDS = ["boundary", "location", "geom"]
 
 
 def _save(obj) -> None:
+    # validate_constraints=False: Django would run each CHECK constraint as its own
+    # SELECT (10 queries per plot); PostgreSQL enforces them anyway, and the field
+    # validators and services check the same rules first with readable messages.
     try:
-        obj.full_clean(exclude=[f.name for f in obj._meta.fields if f.name in _GEOMETRY_FIELDS])
+        obj.full_clean(exclude=[f.name for f in obj._meta.fields if f.name in _GEOMETRY_FIELDS],
+                       validate_constraints=False)
     except ValidationError as exc:
         raise from_django_validation(exc) from None
     obj.save()
@@ -56,10 +60,13 @@ def producer_create(*, code: str, name: str, organization: Organization, gender:
 
 
 def district_for(geom) -> AdminArea | None:
-    """The district that covers the plot's point-on-surface, newest edition first."""
-    probe = geom if geom.geom_type == "Point" else geom.point_on_surface
-    return (AdminArea.objects.filter(level=AdminArea.Level.DISTRICT, geom__covers=probe)
-            .order_by("-edition").first())
+    """The district holding the largest share of the plot (newest edition covering most of
+    it); the covering district for a point. The same rule as the district check
+    (plots.checks.district), so a new plot and a checked plot agree."""
+    from plots.checks.district import district_id_for
+
+    found = district_id_for(geom)
+    return AdminArea.objects.get(pk=found) if found is not None else None
 
 
 def _clean(value: Any, srid: int | None, repair_rules: tuple[str, ...]) -> geometry.CleanGeometry:
@@ -182,20 +189,10 @@ def plot_retire(*, plot: Plot, reason: str, actor=None, when: date | None = None
 
 
 def plots_assign_districts(plot_ids: list[int] | None = None) -> int:
-    """Set-based district assignment after bulk loads (one UPDATE, GiST-indexed)."""
-    # Raw SQL: one correlated UPDATE over all plots is ~100× faster than a
-    # per-plot ORM round trip; parameters are bound.
-    sql = """
-        UPDATE plots_plot p SET district_id = (
-            SELECT a.id FROM plots_adminarea a
-            WHERE a.level = 'district'
-              AND ST_Covers(a.geom, ST_PointOnSurface(COALESCE(p.boundary::geometry, p.location::geometry)))
-            ORDER BY a.edition DESC LIMIT 1)
-    """
-    params: list = []
-    if plot_ids is not None:
-        sql += " WHERE p.id = ANY(%s)"
-        params.append(plot_ids)
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.rowcount
+    """Set-based district assignment after bulk loads, by the district check's rule
+    (largest share), without writing check results. Returns the number of plots changed."""
+    from plots.checks.district import assign_districts
+
+    ids = list(plot_ids) if plot_ids is not None else list(Plot.objects.order_by("id").values_list("id", flat=True))
+    # Batches keep each statement's intersections and its row locks bounded.
+    return sum(assign_districts(ids[i:i + 5000]) for i in range(0, len(ids), 5000))

@@ -18,10 +18,23 @@ from api.params import (decode_cursor, encode_cursor, parse_bbox, parse_choice, 
 from api.serializers import BoundaryVersionSerializer, PlotPropertiesSerializer
 from plots import roles, selectors, services
 from plots.errors import Forbidden, ValidationFailed
-from plots.models import Plot, PlotBoundary, Producer
+from plots.models import CheckResult, Plot, PlotBoundary, Producer
 
 LIST_PARAMS = {"bbox", "district", "region", "organization", "producer", "updated_since", "status", "limit",
-               "cursor"}
+               "cursor", "protected_overlap", "double_claim", "check_outcome"}
+
+
+def _check_outcomes(values: list[str]) -> list[tuple[str, str]]:
+    """``check_outcome=<kind>:<outcome>`` values (repeatable; all must hold)."""
+    kinds, outcomes = [k for k, _ in CheckResult.Kind.choices], [o for o, _ in CheckResult.Outcome.choices]
+    parsed = []
+    for value in values:
+        kind, _, outcome = value.partition(":")
+        if kind not in kinds or outcome not in outcomes:
+            raise ValidationFailed(f"check_outcome must be <kind>:<outcome> with kind one of {', '.join(kinds)} "
+                                   f"and outcome one of {', '.join(outcomes)} (got {value!r})", field="check_outcome")
+        parsed.append((kind, outcome))
+    return parsed
 
 
 def _page_url(request, cursor: str) -> str:
@@ -42,6 +55,15 @@ LIST_DOC = extend_schema(
         OpenApiParameter("organization", str), OpenApiParameter("producer", str),
         OpenApiParameter("updated_since", OpenApiTypes.DATETIME),
         OpenApiParameter("status", str, enum=["active", "retired", "all"]),
+        OpenApiParameter("protected_overlap", str, enum=["true", "false", "buffer"],
+                         description="by the latest protected-area check: true = overlaps a protected area "
+                         "(fail), buffer = overlaps buffer zones only, false = outside all (pass)"),
+        OpenApiParameter("double_claim", str, enum=["true", "false"],
+                         description="by the latest plot-overlap check: true = shares more than 0.01 ha with "
+                         "another producer's plot (fail); false = pass or warning"),
+        OpenApiParameter("check_outcome", str, many=True,
+                         description="<kind>:<outcome> of the latest result of that kind, e.g. "
+                         "area_discrepancy:warning; repeat to require several"),
         OpenApiParameter("limit", int), OpenApiParameter("cursor", str),
     ],
     responses={(200, "application/geo+json"): OpenApiTypes.OBJECT},
@@ -62,6 +84,10 @@ class PlotListView(APIView):
             producer=params.get("producer"), updated_since=parse_moment(params.get("updated_since"), "updated_since"),
             status=parse_choice(params.get("status"), "status", [("active", ""), ("retired", ""), ("all", "")])
             or "active",
+            protected_overlap=parse_choice(params.get("protected_overlap"), "protected_overlap",
+                                           [("true", ""), ("false", ""), ("buffer", "")]),
+            double_claim=parse_choice(params.get("double_claim"), "double_claim", [("true", ""), ("false", "")]),
+            check_outcomes=_check_outcomes(params.getlist("check_outcome")),
         )
         # Keyset paging on the primary key: page 100 costs what page 1 costs.
         # The Feature text is kept by a trigger (plots/migrations/0003): this is an

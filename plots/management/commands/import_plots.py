@@ -25,6 +25,8 @@ class Command(BaseCommand):
                             help="EPSG code of the coordinates, for files that do not say (a .shp without .prj)")
         parser.add_argument("--organization", metavar="CODE", help="producers must belong to this organization")
         parser.add_argument("--producer", metavar="CODE", help="producer for features that name none")
+        parser.add_argument("--code", help="the plot code, for a file holding one plot (e.g. one walked track)")
+        parser.add_argument("--code-field", help="the property holding plot codes, when it is not one of the usual")
         parser.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
         parser.add_argument("--partial", action="store_true",
                             help="write the features that pass and report the refused ones")
@@ -56,7 +58,8 @@ class Command(BaseCommand):
                 dry_run=o["dry_run"], partial=o["partial"],
                 country=None if o["country"].lower() == "none" else o["country"].upper(),
                 repair_rules=() if o["no_repair"] else DEFAULT_REPAIRS,
-                closure_tolerance_m=o["closure_tolerance"], run_checks=not o["no_checks"])
+                closure_tolerance_m=o["closure_tolerance"], run_checks=not o["no_checks"], code=o["code"],
+                code_field=o["code_field"])
         except ImportRefused as exc:
             self._print(exc.report)
             raise CommandError(exc.message) from None
@@ -65,6 +68,8 @@ class Command(BaseCommand):
         self._print(report)
 
     def _print(self, report) -> None:
+        if report.error and not report.features:
+            return  # the CommandError says it all
         for f in report.features:
             line = f"  {f.label:<28} {f.status:<9} {f.code or '-':<24}"
             if f.area_ha is not None:

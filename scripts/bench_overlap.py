@@ -1,0 +1,367 @@
+#!/usr/bin/env python
+"""Benchmark the protected-area overlap check against its bare SQL floor.
+
+Run through the dispatcher: ``scripts/bench overlap [options]``.
+
+What is measured (best of --repeat):
+
+  check          plots.checks.run_checks(kinds={"protected_area_overlap"}) over all N plots:
+                 batches of 2,000, per-area geodesic overlap hectares and shares, the exact
+                 nearest area for the plots outside (KNN shortlist + ST_Distance(geography)),
+                 one CheckResult row per plot. The result table is emptied (untimed) before
+                 every run, so each run does the full work.
+  floor          the bare overlap query on the subdivided pieces: CREATE TEMP TABLE AS SELECT
+                 plot, area, ST_Area(ST_Intersection(piece, plot)::geography) FROM plots JOIN
+                 plots_protectedareapiece ON ST_Intersects — the join and the intersection
+                 areas and nothing else. Timed with the planner's plan (parallel workers
+                 allowed) and serially; the faster of the two is the floor.
+  unsubdivided   the same query on the whole ProtectedArea geometries (no pieces).
+  nearest floor  (reference) the bare nearest-area query the check must also answer for the
+                 plots outside: KNN on the pieces, then ST_Distance(geography) to the first,
+                 for every plot, into a temp table.
+
+Plots are synthetic star-shaped polygons of 0.3–12 ha placed around the real protected
+areas of ../shared/data (Cordillera Azul, SERNANP ACR/ACP/ZR, loaded through
+plots.reference): --inside of the plot centres fall inside an area, the rest within
+about 15 km outside one, so a few % of the plots overlap.
+
+Data lives in a separate database, ``chacra_bench`` (shared with scripts/bench geojson, which
+it reloads only when the plots there are not its own); the main database is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for entry in (str(ROOT), str(ROOT / "scripts")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+import bench_geojson as common  # noqa: E402  (the database set-up and polygon generator are shared)
+
+BENCH_DB = common.BENCH_DB
+CODE_PREFIX = "ovl-"
+CHECK_TARGET = 1.3  # the check may take at most 1.3x the floor
+CHUNK = 10_000
+
+
+class BenchError(common.BenchError):
+    """A failure told in words; exits non-zero."""
+
+
+# --------------------------------------------------------------------------- arguments
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="scripts/bench overlap",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n", 2)[2].split("Data lives")[0].rstrip(),
+        epilog=(
+            "Database: chacra_bench on the server of the configured database (private cluster or\n"
+            "DATABASE_URL), created and migrated when missing. The shared reference layers are loaded\n"
+            "into it once; the plots are reloaded when it does not hold exactly N plots of this bench\n"
+            "(codes ovl-…) or with --reload. Kept by default (--drop removes it).\n\n"
+            f"Target: check/floor <= {CHECK_TARGET}x, marked PASS or MISS; unsubdivided/subdivided is\n"
+            "reported without a target. Exit status 0 whatever the target says; non-zero on errors.\n\n"
+            "Examples:\n"
+            "  scripts/bench overlap --n 20000 --repeat 1\n"
+            "  scripts/bench overlap --inside 0.05 --reload\n"
+        ),
+    )
+    p.add_argument("--n", type=int, default=100_000, metavar="N", help="synthetic plots (default: %(default)s)")
+    p.add_argument("--inside", type=float, default=0.03, metavar="FRACTION",
+                   help="fraction of plot centres placed inside a protected area (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is reported "
+                   "(default: %(default)s)")
+    p.add_argument("--skip-unsubdivided", action="store_true",
+                   help="do not time the query on the whole areas (it is the slow one)")
+    p.add_argument("--reload", action="store_true", help="reload the plots even when they are already there")
+    p.add_argument("--seed", type=int, default=20260101, help="random seed for the synthetic plots")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("--keep", action="store_true", default=True, help="keep chacra_bench at the end (default)")
+    keep.add_argument("--drop", action="store_true", help="drop chacra_bench at the end")
+    args = p.parse_args(argv)
+    if args.n < 1:
+        p.error("--n must be at least 1")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    if not 0 <= args.inside <= 1:
+        p.error("--inside must be a fraction between 0 and 1")
+    return args
+
+
+# --------------------------------------------------------------------------- data
+
+def ensure_protected_areas() -> int:
+    from django.conf import settings
+
+    from plots import reference
+    from plots.models import ProtectedArea
+
+    if not ProtectedArea.objects.filter(synthetic=False).exists():
+        shared = Path(settings.CHACRA_SHARED_DATA)
+        if not (shared / "protected_areas").exists():
+            raise BenchError(f"{shared / 'protected_areas'} not found: the bench needs the real protected areas "
+                             "(set CHACRA_SHARED_DATA)")
+        print(f"loading the reference layers from {shared}")
+        for report in reference.load_shared_layers(shared):
+            print(f"  {report.summary()}")
+    return ProtectedArea.objects.count()
+
+
+def plot_centres(rng, n: int, inside: float):
+    """(lon, lat) arrays: ``inside`` of them in a protected area, the others within ~15 km outside one."""
+    import numpy as np
+    import shapely
+
+    from plots.models import ProtectedArea
+
+    areas = [shapely.from_wkb(bytes(g.wkb)) for g in ProtectedArea.objects.values_list("geom", flat=True)]
+    union = shapely.union_all(areas)
+    shapely.prepare(union)
+    boxes = np.array([a.bounds for a in areas])
+    margin = 0.14  # degrees, ~15 km
+    want_in = round(n * inside)
+    lon_in, lat_in, lon_out, lat_out = [], [], [], []
+    have_in = have_out = 0
+    while have_in < want_in or have_out < n - want_in:
+        # Areas drawn with equal weight, a point uniform in the area's box widened by the margin.
+        pick = rng.integers(0, len(areas), 200_000)
+        xmin, ymin, xmax, ymax = boxes[pick].T
+        lon = rng.uniform(xmin - margin, xmax + margin)
+        lat = rng.uniform(ymin - margin, ymax + margin)
+        hit = shapely.contains_xy(union, lon, lat)
+        lon_in.append(lon[hit]), lat_in.append(lat[hit])
+        lon_out.append(lon[~hit]), lat_out.append(lat[~hit])
+        have_in += int(hit.sum())
+        have_out += int((~hit).sum())
+    lon = np.concatenate([np.concatenate(lon_in)[:want_in], np.concatenate(lon_out)[:n - want_in]])
+    lat = np.concatenate([np.concatenate(lat_in)[:want_in], np.concatenate(lat_out)[:n - want_in]])
+    order = rng.permutation(n)  # inside and outside plots interleaved, as an import would bring them
+    return lon[order], lat[order]
+
+
+def plot_rows(rng, start: int, lon, lat, organization_id: int, producer_ids) -> bytes:
+    import numpy as np
+
+    count = len(lon)
+    area = np.exp(rng.uniform(math.log(0.3), math.log(12.0), count))
+    geoms = common.polygons_ewkb_hex(rng, lat, lon, area, rng.integers(8, 17, count))
+    declared = np.round(area * rng.uniform(0.7, 1.3, count), 2)
+    producer = producer_ids[rng.integers(0, len(producer_ids), count)]
+    lines = [
+        "\t".join((f"{CODE_PREFIX}{start + i + 1:07d}", str(producer[i]), str(organization_id), geoms[i].decode(),
+                   repr(float(declared[i])), "ha", "unknown", "\\N", "unknown", "{}", "gps_walked", "2024-05-01",
+                   "5.0", "active", "", "2025-01-01 00:00:00+00", "2025-01-01 00:00:00+00"))
+        for i in range(count)
+    ]
+    lines.append("")
+    return "\n".join(lines).encode()
+
+
+def loaded_plots(url: str) -> tuple[int, int]:
+    conn = common.pg_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(*) FILTER (WHERE code LIKE %s) FROM plots_plot", [CODE_PREFIX + "%"])
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def load_plots(url: str, n: int, inside: float, seed: int, force: bool) -> None:
+    import numpy as np
+    from tqdm import tqdm
+
+    total, ours = loaded_plots(url)
+    if total == ours == n and not force:
+        print(f"{BENCH_DB} already holds {n} plots of this bench: not reloading (use --reload to force)")
+        return
+    print(f"loading {n} synthetic plots around the protected areas into {BENCH_DB} (had {total})")
+    rng = np.random.default_rng(seed)
+    lon, lat = plot_centres(rng, n, inside)
+    conn = common.pg_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE plots_plot, plots_producer, plots_organization RESTART IDENTITY CASCADE")
+            cur.execute("INSERT INTO plots_organization (code, name, kind, ruc, created_at, updated_at) VALUES "
+                        "(%s, 'Cooperativa Agraria Bench', 'cooperative', '', now(), now()) RETURNING id",
+                        [common.ORG_CODE])
+            org_id = cur.fetchone()[0]
+            n_producers = max(1, round(n / 1.5))
+            buf = io.StringIO("".join(f"{CODE_PREFIX}p{i + 1:07d}\tProductor {i + 1}\tunknown\t\t\t{org_id}\t"
+                                      "2024-01-01 00:00:00+00\t2024-01-01 00:00:00+00\n" for i in range(n_producers)))
+            cur.copy_expert("COPY plots_producer (code, name, gender, national_id, phone, organization_id, "
+                            "created_at, updated_at) FROM STDIN", buf)
+            cur.execute("SELECT id FROM plots_producer ORDER BY id")
+            producer_ids = np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
+            with tqdm(total=n, unit="plot", desc="  generate+COPY plots", unit_scale=True) as bar:
+                for start in range(0, n, CHUNK):
+                    stop = min(n, start + CHUNK)
+                    data = plot_rows(rng, start, lon[start:stop], lat[start:stop], org_id, producer_ids)
+                    cur.copy_expert(f"COPY plots_plot ({common.PLOT_COLUMNS}) FROM STDIN", io.BytesIO(data))
+                    bar.update(stop - start)
+            # Every plot has its current boundary version, as the import path leaves it.
+            cur.execute("INSERT INTO plots_plotboundary (plot_id, geom, valid_from, source, survey_method, "
+                        "repairs, created_at) SELECT id, boundary, '2024-05-01', 'bench', 'gps_walked', '[]', now() "
+                        "FROM plots_plot")
+        conn.commit()
+    finally:
+        conn.close()
+    conn = common.pg_connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for table in ("plots_producer", "plots_plot", "plots_plotboundary", "plots_protectedarea",
+                          "plots_protectedareapiece"):
+                cur.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- measurements
+
+FLOOR_SQL = """
+CREATE TEMP TABLE bench_floor AS
+SELECT p.id AS plot_id, a.area_id, ST_Area(ST_Intersection(a.geom, p.boundary)::geography, true) AS overlap_m2
+FROM plots_plot p
+JOIN {table} a ON ST_Intersects(a.geom, p.boundary)
+"""
+PIECES = "plots_protectedareapiece"
+WHOLE = "(SELECT id AS area_id, geom FROM plots_protectedarea)"
+NEAREST_SQL = """
+CREATE TEMP TABLE bench_floor AS
+SELECT p.id AS plot_id,
+       (SELECT ST_Distance(pc.geom::geography, p.boundary::geography, true) FROM plots_protectedareapiece pc
+        ORDER BY pc.geom <-> p.boundary LIMIT 1) AS nearest_m
+FROM plots_plot p
+"""
+
+
+FLOOR = "floor: join + intersection areas (pieces)"
+FLOOR_SERIAL = "  same, serial"
+WHOLE_LABEL = "same on whole areas (unsubdivided)"
+NEAREST_LABEL = "nearest floor: KNN + ST_Distance(geography)"
+
+
+def time_sql(url: str, sql: str, repeat: int, label: str, *, serial: bool = False) -> tuple[float, int]:
+    """Best time of ``sql`` (a CREATE TEMP TABLE bench_floor AS …) and the rows it made.
+    serial=True forbids parallel workers (untimed SET LOCAL): the check runs its batches
+    one after the other, while the plain floor may use a parallel scan."""
+    conn = common.pg_connect(url)
+    try:
+        def once():
+            with conn.cursor() as cur:
+                if serial:
+                    cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                t0 = time.perf_counter()
+                cur.execute(sql)
+                seconds = time.perf_counter() - t0
+                cur.execute("SELECT count(*) FROM bench_floor")
+                rows = cur.fetchone()[0]
+            conn.rollback()  # drops the temp table
+            return seconds, rows
+
+        best, rows, _ = common.best_of(repeat, once, label)
+    finally:
+        conn.close()
+    return best, rows
+
+
+def time_check(repeat: int) -> tuple[float, dict]:
+    from django.db import connection
+
+    from plots.checks import run_checks
+
+    def once():
+        with connection.cursor() as cur:
+            cur.execute("TRUNCATE plots_checkresult")
+        t0 = time.perf_counter()
+        summary = run_checks(kinds={"protected_area_overlap"})
+        return time.perf_counter() - t0, summary
+
+    best, summary, _ = common.best_of(repeat, once, "check")
+    return best, summary.kinds["protected_area_overlap"].outcomes
+
+
+def overlapping_plots(url: str) -> int:
+    conn = common.pg_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(DISTINCT p.id) FROM plots_plot p JOIN plots_protectedareapiece pc "
+                        "ON ST_Intersects(pc.geom, p.boundary)")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def report(n: int, areas: int, overlapping: int, results: dict, outcomes: dict, repeat: int) -> None:
+    print()
+    print(f"protected-area overlap benchmark: {n} plots, {areas} protected areas, "
+          f"{overlapping} plots ({overlapping / n:.1%}) meeting one, best of {repeat}")
+    print(f"{'measurement':<44} {'seconds':>9} {'plots/s':>10}  rows")
+    print("-" * 80)
+    for name, (seconds, rows) in results.items():
+        print(f"{name:<44} {seconds:>9.3f} {n / seconds:>10,.0f}  {rows}")
+    print(f"check outcomes: {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}")
+    print()
+    check = results["check (run_checks)"][0]
+    # The floor is the faster of the planner's own plan (parallel workers allowed) and a
+    # serial one: on a small machine the parallel plan can be the slower.
+    floor = min(results[FLOOR][0], results[FLOOR_SERIAL][0])
+    ratio = check / floor
+    print("ratios")
+    print(f"  {'check / floor':<40} = {ratio:7.2f}x   target <= {CHECK_TARGET}x   "
+          f"{'PASS' if ratio <= CHECK_TARGET else 'MISS'}")
+    whole = results.get(WHOLE_LABEL)
+    if whole:
+        print(f"  {'unsubdivided / subdivided':<40} = {whole[0] / results[FLOOR][0]:7.2f}x   (reference, no target; "
+              "same planner settings)")
+    nearest = results.get(NEAREST_LABEL)
+    if nearest:
+        print(f"  {'check / (floor + nearest floor)':<40} = {check / (floor + nearest[0]):7.2f}x   "
+              "(reference: the check also answers nearest_m for every plot outside)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    base_url = common.configured_url()
+    bench_url = common.ensure_bench_database(base_url)
+    print(f"bench database: {BENCH_DB}")
+    common.setup_django(bench_url)
+    areas = ensure_protected_areas()
+    load_plots(bench_url, args.n, args.inside, args.seed, args.reload)
+    overlapping = overlapping_plots(bench_url)
+
+    print("timing")
+    results = {}
+    results[FLOOR] = time_sql(bench_url, FLOOR_SQL.format(table=PIECES), args.repeat, "floor")
+    results[FLOOR_SERIAL] = time_sql(bench_url, FLOOR_SQL.format(table=PIECES), args.repeat, "floor (serial)",
+                                     serial=True)
+    if not args.skip_unsubdivided:
+        results[WHOLE_LABEL] = time_sql(bench_url, FLOOR_SQL.format(table=WHOLE), args.repeat, "unsubdivided")
+    results[NEAREST_LABEL] = time_sql(bench_url, NEAREST_SQL, args.repeat, "nearest floor")
+    check_seconds, outcomes = time_check(args.repeat)
+    results["check (run_checks)"] = (check_seconds, sum(outcomes.values()))
+    report(args.n, areas, overlapping, results, outcomes, args.repeat)
+
+    if args.drop:
+        common.drop_bench_database(base_url)
+    else:
+        print(f"kept database {BENCH_DB} (--drop to remove it)")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except common.BenchError as exc:
+        print(f"bench overlap: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
