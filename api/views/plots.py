@@ -228,11 +228,11 @@ class PlotBoundariesView(APIView):
         versions = selectors.plot_boundaries(plot=plot).annotate(
             g=Coalesce(geometry_json("geom"), geometry_json("location", polygon=False), output_field=TextField()))
         features = []
-        for version in versions:
+        for version in versions:  # one plot's history: a handful of rows
             props = dict(BoundaryVersionSerializer(version).data)
             props["current"] = version.valid_to is None and plot.status == Plot.Status.ACTIVE
-            features.append(json.dumps({"type": "Feature", "id": version.pk, "geometry": None,
-                                        "properties": props}, separators=(",", ":"))
-                            .replace('"geometry":null', '"geometry":' + (version.g or "null"), 1))
+            features.append(json.dumps({"type": "Feature", "id": version.pk,
+                                        "geometry": json.loads(version.g) if version.g else None,
+                                        "properties": props}, separators=(",", ":")))
         return geojson_response(feature_collection(features, extra={"plot": plot.code,
                                                                     "numberReturned": len(features)}))

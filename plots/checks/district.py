@@ -110,11 +110,14 @@ _ONE_GEOMETRY = """
 """
 
 
+# Composed once from constant fragments; the geometry is always a bound parameter.
+_ONE_DISTRICT_SQL = "SELECT district_id FROM (" + _SHARES.format(source=_ONE_GEOMETRY) + ") d"
+
+
 def district_id_for(geom) -> int | None:
     """The district a plot with this geometry (Point or (Multi)Polygon, SRID 4326) takes."""
     with connection.cursor() as cur:
-        cur.execute(f"SELECT district_id FROM ({_SHARES.format(source=_ONE_GEOMETRY)}) d",
-                    {"geom": bytes(geom.ewkb)})
+        cur.execute(_ONE_DISTRICT_SQL, {"geom": bytes(geom.ewkb)})
         row = cur.fetchone()
     return row[0] if row else None
 
