@@ -168,3 +168,22 @@ def geojson(response) -> dict:
     doc = json.loads(response.content)
     assert_rfc7946(doc)
     return doc
+
+
+class SharedDir:
+    """A folder of ../shared/data (public test data, CHACRA_SHARED_DATA). A test
+    that reaches into it is skipped, with that reason, when the folder is absent;
+    CI always has it beside the checkout."""
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        self.path = Path(path)
+
+    def __truediv__(self, part):
+        if not self.path.exists():
+            pytest.skip(f"{self.path} (public test data) is not present")
+        return self.path / part
+
+    def glob(self, pattern):
+        return self.path.glob(pattern) if self.path.exists() else iter(())

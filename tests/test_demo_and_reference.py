@@ -79,7 +79,6 @@ def test_the_command_creates_one_user_per_role_and_is_rerunnable(tmp_path):
     assert Plot.objects.count() == sum(max(1, round(t.plots * 0.05)) for t in demo.read_towns())
 
 
-@needs_shared
 def load_inei_2007():
     folder = SHARED / "peru_admin_boundaries_inei2007"
     return [reference.load_admin_areas(folder / f"peru_{name}_simple.geojson", level=level, edition=2007)
@@ -87,6 +86,7 @@ def load_inei_2007():
                                 ("distrital", "district")]]
 
 
+@needs_shared
 def test_inei_2007_loads_every_district_and_is_idempotent():
     reports = load_inei_2007()
     assert [r.loaded for r in reports] == [25, 195, 1834]

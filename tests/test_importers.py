@@ -16,6 +16,8 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+
+from tests.conftest import SharedDir
 import shapely
 from django.conf import settings
 from pyproj import Transformer
@@ -26,9 +28,9 @@ from plots.importers.base import ImportFileError, Limits, SourceRecord
 from plots.importers.formats.odk import parse_odk_points
 
 DATA = Path(settings.CHACRA_SHARED_DATA)
-GPX_DIR = DATA / "gpx_tracks_gpxpy"
-WHISP = DATA / "whisp_example_plots"
-GUADELOUPE = DATA / "forest_cover_tmf_guadeloupe_forestatrisk"
+GPX_DIR = SharedDir(DATA / "gpx_tracks_gpxpy")
+WHISP = SharedDir(DATA / "whisp_example_plots")
+GUADELOUPE = SharedDir(DATA / "forest_cover_tmf_guadeloupe_forestatrisk")
 
 
 def read(path: Path, fmt: str | None = None, **kwargs) -> list[SourceRecord]:

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import SharedDir
 import shapely
 from django.conf import settings
 from pyproj import Geod
@@ -27,7 +29,7 @@ LON0, LAT0 = -76.51, -8.2
 SIDE = 0.0009  # degrees: ≈ 99.0 m east-west and ≈ 99.5 m north-south at -8.2°
 STEP = SIDE / 10  # 10 fixes per side: one every ≈ 10 m
 NOW = datetime(2024, 5, 1, 15, 0, tzinfo=timezone.utc)
-GPX_DIR = Path(settings.CHACRA_SHARED_DATA) / "gpx_tracks_gpxpy"
+GPX_DIR = SharedDir(Path(settings.CHACRA_SHARED_DATA) / "gpx_tracks_gpxpy")
 
 
 def pyproj_area_m2(coords) -> float:
