@@ -74,6 +74,7 @@ class ImportReport:
     written: bool = False
     error: str | None = None  # a whole-file problem
     checks: dict | None = None
+    mode: str = "per-feature"  # or "bulk" (plots.bulk, the set-based path for large layers)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -85,6 +86,7 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "format": self.format, "dry_run": self.dry_run, "partial": self.partial,
                 "written": self.written, "error": self.error, "counts": self.counts, "checks": self.checks,
+                "mode": self.mode,
                 "features": [asdict(f) for f in self.features]}
 
 
@@ -242,6 +244,10 @@ def _one(record: SourceRecord, ctx: dict) -> FeatureResult:
             raise ValidationFailed(f"names no plot code (a property among: {', '.join(CODE_KEYS)}; or name the "
                                    "property holding it)")
         result.code = str(code).strip()
+        if result.code in ctx["seen"]:
+            raise ValidationFailed(f"plot code {result.code} appears again (first in {ctx['seen'][result.code]}); "
+                                   "each plot once per file")
+        ctx["seen"][result.code] = record.label
         prepared = _prepare_geometry(record, repair_rules=ctx["repair_rules"],
                                      closure_tolerance_m=ctx["closure_tolerance_m"], country=ctx["country"])
         result.area_ha = round(prepared.clean.area_ha, 6) if not prepared.clean.is_point else None
@@ -270,10 +276,14 @@ def import_plots(*, path: Path, fmt: str | None = None, srid: int | None = None,
                  actor=None, dry_run: bool = False, partial: bool = False, country: str | None = "PE",
                  repair_rules: tuple[str, ...] = DEFAULT_REPAIRS, closure_tolerance_m: float = 25.0,
                  limits: Limits = Limits(), run_checks: bool = True, display_name: str | None = None,
-                 code: str | None = None, code_field: str | None = None) -> ImportReport:
+                 code: str | None = None, code_field: str | None = None, bulk: bool | None = None) -> ImportReport:
     """Import every feature of ``path``. Raises ImportRefused (with the report) when
     nothing was written because of a whole-file problem or, unless ``partial``, a
-    refused feature."""
+    refused feature.
+
+    ``bulk``: None chooses the set-based path (plots.bulk) for GDAL polygon layers of
+    plots.bulk.BULK_MIN_FEATURES features or more; True forces it for those formats;
+    False keeps the per-feature path. Both give the same results and report."""
     name = display_name or Path(path).name
     if country and country not in COUNTRY_BOUNDS:
         raise ValidationFailed(f"unknown country {country!r}; known: {', '.join(COUNTRY_BOUNDS)} (or none)")
@@ -284,10 +294,22 @@ def import_plots(*, path: Path, fmt: str | None = None, srid: int | None = None,
     except ImportFileError as exc:
         raise ImportRefused(f"{name}: {exc.reason}", ImportReport(name, fmt or "?", dry_run, partial,
                                                                   error=exc.reason)) from None
+    if bulk is not False:
+        from plots import bulk as bulk_path
+
+        if bulk_path.supports(importer):
+            done = bulk_path.import_layer(
+                importer=importer, path=Path(path), name=name, srid=srid, organization=organization,
+                default_producer=default_producer, actor=actor, dry_run=dry_run, partial=partial, country=country,
+                repair_rules=repair_rules, closure_tolerance_m=closure_tolerance_m, limits=limits,
+                run_checks=run_checks, code=code, code_field=code_field,
+                min_features=1 if bulk else bulk_path.BULK_MIN_FEATURES)
+            if done is not None:
+                return done
     report = ImportReport(file=name, format=importer.name, dry_run=dry_run, partial=partial)
     ctx = {"organization": organization, "default_producer": default_producer, "actor": actor, "file": name,
            "repair_rules": repair_rules, "closure_tolerance_m": closure_tolerance_m, "country": country,
-           "changed_ids": [], "code": code, "code_field": code_field, "first_number": None}
+           "changed_ids": [], "code": code, "code_field": code_field, "first_number": None, "seen": {}}
     with transaction.atomic():
         try:
             for record in importer.read(Path(path), srid=srid, limits=limits):

@@ -144,25 +144,25 @@ def pg_connect(url: str, *, dbname: str | None = None, autocommit: bool = False)
     return conn
 
 
-def ensure_bench_database(base_url: str) -> str:
-    """Create chacra_bench next to the configured database when missing; return its URL."""
+def ensure_bench_database(base_url: str, name: str = BENCH_DB) -> str:
+    """Create the bench database ``name`` next to the configured one when missing; return its URL."""
     from psycopg2 import sql
 
     base_name = connect_params(base_url)["dbname"]
-    if base_name == BENCH_DB:
-        raise BenchError(f"the configured database is already named {BENCH_DB!r}; refusing to use it as the "
+    if base_name == name:
+        raise BenchError(f"the configured database is already named {name!r}; refusing to use it as the "
                          "bench database (point DATABASE_URL at the real database instead)")
-    url = with_database(base_url, BENCH_DB)
+    url = with_database(base_url, name)
     try:
         admin = pg_connect(base_url, dbname="postgres", autocommit=True)
     except Exception:
         admin = pg_connect(base_url, autocommit=True)  # no 'postgres' db: go through the configured one
     try:
         with admin.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
             if cur.fetchone() is None:
-                print(f"creating database {BENCH_DB}")
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+                print(f"creating database {name}")
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         admin.close()
     conn = pg_connect(url, autocommit=True)
@@ -174,7 +174,7 @@ def ensure_bench_database(base_url: str) -> str:
     return url
 
 
-def drop_bench_database(base_url: str) -> None:
+def drop_bench_database(base_url: str, name: str = BENCH_DB) -> None:
     from django.db import connections
     from psycopg2 import sql
 
@@ -185,13 +185,13 @@ def drop_bench_database(base_url: str) -> None:
         admin = pg_connect(base_url, autocommit=True)
     try:
         with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     finally:
         admin.close()
-    print(f"dropped database {BENCH_DB}")
+    print(f"dropped database {name}")
 
 
-def setup_django(bench_url: str) -> None:
+def setup_django(bench_url: str, name: str = BENCH_DB) -> None:
     os.environ["DATABASE_URL"] = bench_url
     os.environ["DEBUG"] = "0"
     os.environ["DJANGO_SETTINGS_MODULE"] = "chacra.settings"
@@ -202,8 +202,8 @@ def setup_django(bench_url: str) -> None:
 
     if settings.DEBUG:
         raise BenchError("DEBUG is on after setup; the benchmark must run with DEBUG off")
-    if settings.DATABASES["default"]["NAME"] != BENCH_DB:
-        raise BenchError(f"Django is not pointed at {BENCH_DB} (got {settings.DATABASES['default']['NAME']!r})")
+    if settings.DATABASES["default"]["NAME"] != name:
+        raise BenchError(f"Django is not pointed at {name} (got {settings.DATABASES['default']['NAME']!r})")
     if "testserver" not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")
     from django.core.management import call_command

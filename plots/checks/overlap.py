@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from plots.checks.base import BATCH_PLOTS, Check
+from plots.checks.base import BATCH_PLOTS, Check, id_array
 
 DOUBLE_CLAIM_HA = 0.01
 
@@ -117,5 +117,5 @@ JOIN plots_plot q ON q.code = other ->> 'plot' AND q.status = 'active'
 def neighbours(ids: list[int]) -> set[int]:
     """Active plots, other than ``ids``, whose plot_overlap verdict may change with them."""
     with connection.cursor() as cur:
-        cur.execute(NEIGHBOURS_SQL, {"ids": ids})
+        cur.execute(NEIGHBOURS_SQL, {"ids": id_array(ids)})
         return {row[0] for row in cur.fetchall()} - set(ids)

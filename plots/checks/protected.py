@@ -14,8 +14,9 @@ figures::
      "areas": [{"name", "category", "official_code", "edition", "overlap_ha", "share"}, …],
      "nearest_m": 1234.5, "nearest": {"name", "category", "official_code", "edition"}}   # pass only
 
-Every area is geodesic (``ST_Area(geography)``, GeographicLib), every distance is
-``ST_Distance(geography)`` on the WGS 84 spheroid.
+Every area is geodesic (``ST_Area(geography)``, GeographicLib); every distance is
+geodesic on the WGS 84 ellipsoid between the closest points of the two shapes, their
+edges taken as drawn (straight in longitude/latitude; see chacra_map_distance_m).
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ from plots.checks.base import BATCH_PLOTS, Check, distinct_values
 # GiST-indexed), never against the whole areas: Cordillera Azul alone has ~4,000
 # vertices, and every intersection with it would walk all of them.
 #
-# Nearest area, exactly. KNN (<->) orders pieces by planar distance in degrees,
-# which is not geodesic order, so it only gives an upper bound D1: the geodesic
-# distance to the planar-nearest piece. Any piece nearer than D1 on the spheroid
-# is nearer than D1 / m_min in degrees, m_min being the fewest metres a degree can
-# span along such a path (110,000 m per degree of latitude anywhere; 111,000·cos φ
-# per degree of longitude, φ the largest |latitude| reachable within D1). So the
-# pieces within that planar distance (ST_DWithin, index-assisted) are the only
-# candidates, and the least geodesic distance among them is the exact answer.
-# (Plots within D1 of the antimeridian are not handled; Peru is far from it.)
+# Nearest area. Distances are chacra_map_distance_m (migration 0007): the closest
+# points with edges straight in lon/lat, as the overlap test treats them, measured
+# on the ellipsoid; within a millionth of an independent equidistant-projection
+# computation, where ST_Distance(geography) (spherical closest points) was 0.2 % off
+# and ~40x slower, most of this check's time.
+# KNN (<->) orders pieces by planar distance in degrees, which is not metric order,
+# so it only gives an upper bound D1: the distance to the planar-nearest piece. Any
+# piece nearer than D1 is nearer than D1 / m_min in degrees, m_min being the fewest
+# metres a degree can span along such a path (110,000 m per degree of latitude
+# anywhere; 111,000·cos φ per degree of longitude, φ the largest |latitude|
+# reachable within D1). So the pieces within that planar distance (ST_DWithin,
+# index-assisted) are the only candidates, and the least distance among them is
+# the answer. (Plots within D1 of the antimeridian are not handled; Peru is far
+# from it.)
 SQL = f"""
 WITH plots AS MATERIALIZED ({BATCH_PLOTS}),
 hits AS MATERIALIZED (
@@ -87,43 +93,27 @@ flagged AS (
     GROUP BY o.plot_id
 ),
 knn AS MATERIALIZED (
-    SELECT pl.id AS plot_id, k.id AS piece_id, k.area_id
+    SELECT pl.id AS plot_id, pl.g, k.id AS piece_id, k.area_id, chacra_map_distance_m(k.geom, pl.g) AS distance_m
     FROM plots pl
     CROSS JOIN LATERAL (
-        SELECT pc.id, pc.area_id FROM plots_protectedareapiece pc ORDER BY pc.geom <-> pl.g LIMIT 1
+        SELECT pc.id, pc.area_id, pc.geom FROM plots_protectedareapiece pc ORDER BY pc.geom <-> pl.g LIMIT 1
     ) k
     WHERE NOT EXISTS (SELECT 1 FROM flagged f WHERE f.plot_id = pl.id)
 ),
-knn_distance AS MATERIALIZED (
-    -- Measured in piece order: PostGIS keeps the geography tree of a repeated
-    -- argument, so consecutive plots near the same piece reuse it (a fifth faster).
-    SELECT s.plot_id, s.piece_id, s.area_id, ST_Distance(s.piece::geography, s.g::geography, true) AS distance_m
-    FROM (SELECT k.plot_id, k.piece_id, k.area_id, pc.geom AS piece, pl.g
-          FROM knn k
-          JOIN plots pl ON pl.id = k.plot_id
-          JOIN plots_protectedareapiece pc ON pc.id = k.piece_id
-          ORDER BY k.piece_id, k.plot_id
-          OFFSET 0) s
+candidates AS (
+    SELECT k.plot_id, k.area_id, k.distance_m FROM knn k
+    UNION ALL
+    SELECT k.plot_id, pc.area_id, chacra_map_distance_m(pc.geom, k.g)
+    FROM knn k
+    JOIN plots_protectedareapiece pc
+      ON pc.id <> k.piece_id
+     AND ST_DWithin(pc.geom, k.g, k.distance_m / least(110000.0, 111000.0 * cos(radians(least(89.0,
+             greatest(abs(ST_YMin(k.g)), abs(ST_YMax(k.g))) + k.distance_m / 110000.0)))))
 ),
 nearest AS (
-    SELECT d.plot_id, best.area_id, best.distance_m
-    FROM knn_distance d
-    JOIN plots pl ON pl.id = d.plot_id
-    CROSS JOIN LATERAL (
-        SELECT least(110000.0, 111000.0 * cos(radians(least(89.0,
-                   greatest(abs(ST_YMin(pl.g)), abs(ST_YMax(pl.g))) + d.distance_m / 110000.0)))) AS m_min
-    ) deg
-    CROSS JOIN LATERAL (
-        SELECT c.area_id, c.distance_m FROM (
-            SELECT d.area_id, d.distance_m
-            UNION ALL
-            SELECT pc.area_id, ST_Distance(pc.geom::geography, pl.g::geography, true)
-            FROM plots_protectedareapiece pc
-            WHERE pc.id <> d.piece_id AND ST_DWithin(pc.geom, pl.g, d.distance_m / deg.m_min)
-        ) c
-        ORDER BY c.distance_m, c.area_id
-        LIMIT 1
-    ) best
+    SELECT DISTINCT ON (c.plot_id) c.plot_id, c.area_id, c.distance_m
+    FROM candidates c
+    ORDER BY c.plot_id, c.distance_m, c.area_id
 )
 SELECT pl.id AS plot_id,
        COALESCE(f.outcome, CASE WHEN n.plot_id IS NULL THEN 'insufficient_data' ELSE 'pass' END) AS outcome,

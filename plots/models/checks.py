@@ -19,7 +19,8 @@ class CheckResult(models.Model):
         FAIL = "fail", "Fail"
         INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
 
-    plot = models.ForeignKey("plots.Plot", on_delete=models.CASCADE, related_name="checks")
+    # No index of its own: the (plot, kind, -checked_at) index below leads with plot.
+    plot = models.ForeignKey("plots.Plot", on_delete=models.CASCADE, related_name="checks", db_index=False)
     boundary = models.ForeignKey("plots.PlotBoundary", null=True, blank=True, on_delete=models.SET_NULL,
                                  help_text="The boundary version that was checked.")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -201,9 +201,29 @@ class LayerRow:
 
 @dataclass
 class Layer:
+    """One layer as GDAL read it: the geometries (WKB) and the attribute columns.
+    ``rows`` builds the per-feature view on first use; the bulk loader works on the
+    columns and builds rows only for the features it hands to the per-feature path."""
+
     name: str
     crs: str | None
-    rows: list[LayerRow]
+    wkb: list[bytes | None]
+    fields: list[str]
+    columns: list[list[Any]]  # one list per field, in ``fields`` order, values as GDAL returned them
+    _rows: list[LayerRow] | None = None
+
+    def __len__(self) -> int:
+        return len(self.wkb)
+
+    def row(self, i: int) -> LayerRow:
+        return LayerRow(index=i, wkb=self.wkb[i],
+                        properties={name: json_value(col[i]) for name, col in zip(self.fields, self.columns)})
+
+    @property
+    def rows(self) -> list[LayerRow]:
+        if self._rows is None:
+            self._rows = [self.row(i) for i in range(len(self.wkb))]
+        return self._rows
 
 
 def layer_names(path: Path, source: str | Path | None = None) -> list[tuple[str, str | None]]:
@@ -244,12 +264,8 @@ def read_layer(path: Path, limits: Limits, *, layer: str | None = None, source: 
         # with no geometry and the reader can say which one it was and why.
         meta, _fids, geoms, fields = ogr_raw.read(source, layer=layer, datetime_as_string=True, return_fids=True)
     count_check(path, already_counted + len(geoms), limits)
-    names = [str(n) for n in meta["fields"]]
-    columns = [array.tolist() for array in fields]
-    rows = [LayerRow(index=i, wkb=geoms[i],
-                     properties={name: json_value(col[i]) for name, col in zip(names, columns)})
-            for i in range(len(geoms))]
-    return Layer(name=str(layer or info.get("layer_name", "")), crs=meta.get("crs"), rows=rows)
+    return Layer(name=str(layer or info.get("layer_name", "")), crs=meta.get("crs"), wkb=list(geoms),
+                 fields=[str(n) for n in meta["fields"]], columns=[array.tolist() for array in fields])
 
 
 class gdal_errors:

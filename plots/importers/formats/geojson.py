@@ -24,7 +24,7 @@ from typing import Any
 from plots.geometry import WGS84, GeometryError, parse_geojson
 from plots.importers import registry
 from plots.importers.base import Limits, SourceRecord
-from plots.importers.formats._common import LayerRow, read_layer, resolve_srid, vector_record
+from plots.importers.formats._common import Layer, LayerRow, read_layer, resolve_srid, vector_record
 from plots.importers.safety import check_file_size
 
 _CRS_MEMBER = re.compile(rb'"crs"\s*:\s*\{')
@@ -38,12 +38,20 @@ class GeoJsonImporter:
 
     def read(self, path: Path, *, srid: int | None = None, limits: Limits = Limits(),
              layer: str | None = None) -> Iterator[SourceRecord]:
+        data, srid = self.layer(path, srid=srid, limits=limits, layer=layer)
+        return self.records(path, data.rows, srid, limits)
+
+    def layer(self, path: Path, *, srid: int | None = None, limits: Limits = Limits(),
+              layer: str | None = None) -> tuple[Layer, int]:
+        """The raw layer and the SRID of its coordinates (for the bulk loader)."""
         path = Path(path)
         check_file_size(path, limits)
         data = read_layer(path, limits, layer=layer)
         declared = data.crs if _has_crs_member(path) else None
-        srid = resolve_srid(path, declared, srid) if declared else (srid or WGS84)
-        return _records(path, data.rows, srid, limits)
+        return data, resolve_srid(path, declared, srid) if declared else (srid or WGS84)
+
+    def records(self, path: Path, rows: list[LayerRow], srid: int, limits: Limits) -> Iterator[SourceRecord]:
+        return _records(path, rows, srid, limits)
 
 
 def _records(path: Path, rows: list[LayerRow], srid: int, limits: Limits) -> Iterator[SourceRecord]:

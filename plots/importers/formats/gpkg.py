@@ -12,7 +12,7 @@ from pathlib import Path
 from plots.importers import registry
 from plots.importers.base import Limits, SourceRecord
 from plots.importers.formats._common import (
-    layer_names, pick_layer, read_layer, resolve_srid, vector_records,
+    Layer, LayerRow, layer_names, pick_layer, read_layer, resolve_srid, vector_records,
 )
 from plots.importers.safety import check_file_size
 
@@ -24,12 +24,20 @@ class GeoPackageImporter:
 
     def read(self, path: Path, *, srid: int | None = None, limits: Limits = Limits(),
              layer: str | None = None) -> Iterator[SourceRecord]:
+        data, srid = self.layer(path, srid=srid, limits=limits, layer=layer)
+        return self.records(path, data.rows, srid, limits)
+
+    def layer(self, path: Path, *, srid: int | None = None, limits: Limits = Limits(),
+              layer: str | None = None) -> tuple[Layer, int]:
+        """The raw layer and the SRID of its coordinates (for the bulk loader)."""
         path = Path(path)
         check_file_size(path, limits)
         name = pick_layer(path, layer_names(path), layer)
         data = read_layer(path, limits, layer=name)
-        srid = resolve_srid(path, data.crs, srid, what=f"the layer {name!r}")
-        return vector_records(data.rows, srid, limits)
+        return data, resolve_srid(path, data.crs, srid, what=f"the layer {name!r}")
+
+    def records(self, path: Path, rows: list[LayerRow], srid: int, limits: Limits) -> Iterator[SourceRecord]:
+        return vector_records(rows, srid, limits)
 
 
 registry.register(GeoPackageImporter())

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from plots.importers import registry
 from plots.importers.base import ImportFileError, Limits, SourceRecord
-from plots.importers.formats._common import CRS_EXAMPLE, read_layer, resolve_srid, vector_records
+from plots.importers.formats._common import CRS_EXAMPLE, Layer, LayerRow, read_layer, resolve_srid, vector_records
 from plots.importers.safety import check_file_size, check_zip, extract_members
 
 _REQUIRED = (".shx", ".dbf")
@@ -33,6 +33,15 @@ class ShapefileImporter:
 
     def read(self, path: Path, *, srid: int | None = None, limits: Limits = Limits(),
              layer: str | None = None) -> Iterator[SourceRecord]:
+        data, srid = self.layer(path, srid=srid, limits=limits, layer=layer)
+        return self.records(path, data.rows, srid, limits)
+
+    def records(self, path: Path, rows: list[LayerRow], srid: int, limits: Limits) -> Iterator[SourceRecord]:
+        return vector_records(rows, srid, limits)
+
+    def layer(self, path: Path, *, srid: int | None = None, limits: Limits = Limits(),
+              layer: str | None = None) -> tuple[Layer, int]:
+        """The raw layer and the SRID of its coordinates (for the bulk loader)."""
         path = Path(path)
         check_file_size(path, limits)
         members = _shapefile_members(path, check_zip(path, limits), layer)
@@ -43,8 +52,7 @@ class ShapefileImporter:
             files = extract_members(path, members.values(), Path(folder))
             data = read_layer(path, limits, source=files[shp.filename])
         declared = data.crs if ".prj" in members else None
-        srid = resolve_srid(path, declared, srid, what=PurePosixPath(shp.filename).name)
-        return vector_records(data.rows, srid, limits)
+        return data, resolve_srid(path, declared, srid, what=PurePosixPath(shp.filename).name)
 
 
 def _shapefile_members(path: Path, infos: list[zipfile.ZipInfo], layer: str | None) -> dict[str, zipfile.ZipInfo]:

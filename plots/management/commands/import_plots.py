@@ -38,6 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--closure-tolerance", type=float, default=25.0, metavar="M",
                             help="largest start–end gap (metres) closed automatically for walked tracks (25)")
         parser.add_argument("--no-checks", action="store_true", help="do not run the plot checks afterwards")
+        path = parser.add_mutually_exclusive_group()
+        path.add_argument("--bulk", dest="bulk", action="store_true", default=None,
+                          help="take the set-based path for a GeoPackage, Shapefile or GeoJSON layer however small "
+                          "(chosen by itself from 1,000 features; same rules and report)")
+        path.add_argument("--per-feature", dest="bulk", action="store_false",
+                          help="take the per-feature path even for a large layer")
 
     def handle(self, *args, **o):
         org = None
@@ -59,18 +65,26 @@ class Command(BaseCommand):
                 country=None if o["country"].lower() == "none" else o["country"].upper(),
                 repair_rules=() if o["no_repair"] else DEFAULT_REPAIRS,
                 closure_tolerance_m=o["closure_tolerance"], run_checks=not o["no_checks"], code=o["code"],
-                code_field=o["code_field"])
+                code_field=o["code_field"], bulk=o["bulk"])
         except ImportRefused as exc:
             self._print(exc.report)
             raise CommandError(exc.message) from None
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        self._print(report)
+        self._print(report, o["verbosity"])
 
-    def _print(self, report) -> None:
+    # A layer this long is summarised: its created/unchanged lines are left out.
+    SHOW_ALL_UP_TO = 200
+
+    def _print(self, report, verbosity: int = 1) -> None:
         if report.error and not report.features:
             return  # the CommandError says it all
+        every = verbosity >= 2 or len(report.features) <= self.SHOW_ALL_UP_TO
+        hidden = 0
         for f in report.features:
+            if not every and f.status in ("created", "unchanged") and not f.repairs:
+                hidden += 1
+                continue
             line = f"  {f.label:<28} {f.status:<9} {f.code or '-':<24}"
             if f.area_ha is not None:
                 line += f" {f.area_ha:9.4f} ha"
@@ -85,8 +99,10 @@ class Command(BaseCommand):
                          + (f", {q['timestamps']['implausible']} implausible times" if q.get("timestamps", {}).get(
                              "implausible") else "") + "]")
             self.stdout.write(line)
+        if hidden:
+            self.stdout.write(f"  … {hidden} created or unchanged features not listed (-v 2 lists every feature)")
         counts = ", ".join(f"{n} {k}" for k, n in report.counts.items())
         state = "dry run, nothing written" if report.dry_run else ("written" if report.written else "nothing written")
-        self.stdout.write(f"{report.file} ({report.format}): {counts} — {state}")
+        self.stdout.write(f"{report.file} ({report.format}, {report.mode} path): {counts} — {state}")
         if report.checks:
             self.stdout.write(f"checks: {report.checks}")
