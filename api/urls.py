@@ -1,6 +1,8 @@
 from django.urls import path
 
 from api.views import areas, checks, imports, people, plots
+from api.views import nurseries
+from api.views import traceability
 
 _routes = [
     ("plots", plots.PlotListView, "plot-list"),
@@ -14,6 +16,20 @@ _routes = [
     ("admin-areas", areas.AdminAreaListView, "admin-area-list"),
     ("protected-areas", areas.ProtectedAreaListView, "protected-area-list"),
     ("imports", imports.ImportView, "imports"),
+    ("nurseries", nurseries.NurseryListView, "nursery-list"),
+    ("nurseries/<slug:code>", nurseries.NurseryDetailView, "nursery-detail"),
+    ("material-lots", nurseries.MaterialLotListView, "material-lot-list"),
+    ("material-lots/<slug:code>", nurseries.MaterialLotDetailView, "material-lot-detail"),
+    ("material-lots/<slug:code>/lineage", nurseries.MaterialLotLineageView, "material-lot-lineage"),
+    ("plots/<slug:code>/genetics", nurseries.PlotGeneticsView, "plot-genetics"),
+    ("stats/grafting", nurseries.GraftingStatsView, "stats-grafting"),
+    ("nursery-imports", nurseries.NurserySheetImportView, "nursery-imports"),
+    ("lots", traceability.LotListView, "lot-list"),
+    ("lots/<slug:code>", traceability.LotDetailView, "lot-detail"),
+    ("lots/<slug:code>/origin", traceability.LotOriginView, "lot-origin"),
+    ("lots/<slug:code>/mass-balance", traceability.LotMassBalanceView, "lot-mass-balance"),
+    ("lots/<slug:code>/eudr.geojson", traceability.LotEudrView, "lot-eudr"),
+    ("traceability/imports/<slug:kind>", traceability.TraceabilityImportView, "traceability-import"),
 ]
 
 # Canonical paths have no trailing slash; clients that add one (QGIS users, curl

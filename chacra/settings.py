@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from chacra import pgcluster
-from chacra.env import env_bool, env_database, env_int, env_list, env_str
+from chacra.env import env_bool, env_database, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "chacra",
     "plots",
+    "nurseries",
+    "traceability",
     "api",
 ]
 
@@ -132,6 +134,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CHACRA_MAX_UPLOAD_BYTES", 25 * 1024 * 102
 CHACRA_MAX_IMPORT_BYTES = env_int("CHACRA_MAX_IMPORT_BYTES", 50 * 1024 * 1024, minimum=1024)
 # Where the real public layers live (see ../shared/data/README.md); optional.
 CHACRA_SHARED_DATA = Path(env_str("CHACRA_SHARED_DATA", str(BASE_DIR.parent / "shared" / "data")))
+# Mass balance (traceability.selectors): the most dry-equivalent cacao one hectare can
+# yield in a season, in kg/ha. Default 2,300: the programme's best irrigated plot (its
+# average was 518). A plot delivering more is flagged, with every lot it reaches.
+CHACRA_YIELD_CEILING_KG_HA = env_float("CHACRA_YIELD_CEILING_KG_HA", 2300.0, minimum=1.0)
 
 LOGGING = {
     "version": 1,

@@ -11,7 +11,9 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
+from nurseries import demo as nursery_demo
 from plots import demo
+from traceability import demo as traceability_demo
 from plots.models import Organization, UserProfile
 
 DEMO_USERS = [
@@ -19,7 +21,7 @@ DEMO_USERS = [
     ("demo-admin", "admin", None),
     ("demo-technician", "technician", None),
     ("demo-coop", "cooperative", f"{demo.DEMO_PREFIX}coop-tocache"),
-    ("demo-buyer", "buyer", None),
+    ("demo-buyer", "buyer", traceability_demo.BUYER_CODE),
     ("demo-investor", "investor", None),
 ]
 
@@ -42,6 +44,8 @@ class Command(BaseCommand):
         if scale <= 0 or scale > 10:
             raise CommandError("--scale must be in (0, 10]")
         if reset:
+            self.stdout.write(f"removed {nursery_demo.reset()} demo nursery lots")
+            self.stdout.write(f"removed {traceability_demo.reset()} demo harvest lots")
             removed = demo.reset()
             self.stdout.write(f"removed {removed} demo plots")
         shared = None if no_shared else Path(settings.CHACRA_SHARED_DATA)
@@ -67,6 +71,8 @@ class Command(BaseCommand):
                 f"({summary.point_plots} surveyed as points, {summary.with_history} with an earlier survey, "
                 f"{summary.overlapping_pairs} overlapping a neighbour, {summary.across_protected_edge} across a "
                 f"protected-area edge)"))
+            self.stdout.write(self.style.SUCCESS(nursery_demo.generate(seed=seed, scale=scale).line()))
+            self.stdout.write(self.style.SUCCESS(traceability_demo.generate(seed=seed).line()))
         lines = self._users()
         if tokens_file:
             tokens_file.write_text("".join(f"{role} {key}\n" for role, key in lines))
