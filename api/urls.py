@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api.views import areas, checks, imports, people, plots
+from api.views import areas, checks, concentration, exports, imports, people, plots
 from api.views import nurseries
 from api.views import traceability
 
@@ -16,6 +16,10 @@ _routes = [
     ("admin-areas", areas.AdminAreaListView, "admin-area-list"),
     ("protected-areas", areas.ProtectedAreaListView, "protected-area-list"),
     ("imports", imports.ImportView, "imports"),
+    ("exports/<slug:layer>", exports.ExportView, "exports"),
+    ("concentration", concentration.ConcentrationView, "concentration"),
+    ("concentration.png", concentration.ConcentrationPngView, "concentration-png"),
+    ("site-suggestions", concentration.SiteSuggestionsView, "site-suggestions"),
     ("nurseries", nurseries.NurseryListView, "nursery-list"),
     ("nurseries/<slug:code>", nurseries.NurseryDetailView, "nursery-detail"),
     ("material-lots", nurseries.MaterialLotListView, "material-lot-list"),

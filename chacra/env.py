@@ -80,6 +80,25 @@ def env_list(name: str, default: list[str], *, environ: Mapping[str, str] = os.e
     return items
 
 
+def env_steps(name: str, default: dict[int, float], *, environ: Mapping[str, str] = os.environ) -> dict[int, float]:
+    """A step function written ``from:value,from:value`` (e.g. ``0:0,3:150,5:518``)."""
+    raw = environ.get(name)
+    if raw is None:
+        return dict(default)
+    steps: dict[int, float] = {}
+    for item in raw.split(","):
+        start, sep, value = item.strip().partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            steps[int(start)] = float(value)
+        except ValueError:
+            raise ImproperSetting(f"{name}={raw!r}: each item must be from:value, e.g. 0:0,3:150,5:518") from None
+    if min(steps) != 0 or any(v < 0 for v in steps.values()):
+        raise ImproperSetting(f"{name}={raw!r} must start at 0 and hold no negative value")
+    return steps
+
+
 def env_database(name: str, default_url: str, *, environ: Mapping[str, str] = os.environ) -> dict:
     """A Django DATABASES entry from a postgres:// (or postgis://) URL."""
     import dj_database_url

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from chacra import pgcluster
-from chacra.env import env_bool, env_database, env_float, env_int, env_list, env_str
+from chacra.env import env_bool, env_database, env_float, env_int, env_list, env_steps, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -98,6 +98,28 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+
+def _package_dir(name: str, sub: str) -> Path | None:
+    """A folder inside an installed package, found without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / sub
+    return folder if folder.is_dir() else None
+
+
+# MapLibre GL JS for the web map (/map/) comes from the installed ``maplibre``
+# package and is served as /static/maplibre/maplibre-gl.js: no CDN, nothing vendored.
+_MAPLIBRE = _package_dir("maplibre", "srcjs")
+STATICFILES_DIRS = [("maplibre", _MAPLIBRE)] if _MAPLIBRE else []
+
+# The web map uses a session login; API clients use tokens.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/map/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -109,6 +131,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # ?format= is ours (exports: geojson, gpkg, shp …), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -138,6 +162,14 @@ CHACRA_SHARED_DATA = Path(env_str("CHACRA_SHARED_DATA", str(BASE_DIR.parent / "s
 # yield in a season, in kg/ha. Default 2,300: the programme's best irrigated plot (its
 # average was 518). A plot delivering more is flagged, with every lot it reaches.
 CHACRA_YIELD_CEILING_KG_HA = env_float("CHACRA_YIELD_CEILING_KG_HA", 2300.0, minimum=1.0)
+# Investor aggregates (plots.concentration). Fewer producers than this in an area
+# and it is merged with its neighbours or suppressed (k-anonymity); requests may ask
+# for a larger k, never a smaller one.
+CHACRA_PRIVACY_K = env_int("CHACRA_PRIVACY_K", 5, minimum=2)
+# Estimated yield of dry cacao by plant age, kg/ha per season, as from-age:kg steps.
+# Cacao bears from the third year and is mature by the fifth; 518 kg/ha is the
+# programme's average. Plots of unknown planting year count as mature.
+CHACRA_YIELD_BY_AGE = env_steps("CHACRA_YIELD_BY_AGE", {0: 0.0, 3: 150.0, 4: 350.0, 5: 518.0})
 
 LOGGING = {
     "version": 1,

@@ -39,7 +39,7 @@ from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, transaction
 from django.utils import timezone
 
-from plots import geometry, imports, roles
+from plots import geometry, h3cells, imports, roles
 from plots.checks.district import SHARES
 from plots.errors import DomainError, Forbidden, ValidationFailed
 from plots.importers import Limits
@@ -444,7 +444,8 @@ DROP_STAGING = "DROP TABLE IF EXISTS chacra_import_staging, chacra_import_distri
 STAGING = """
 CREATE TEMP TABLE chacra_import_staging (
     n integer PRIMARY KEY, code text NOT NULL, producer_id bigint NOT NULL, organization_id bigint NOT NULL,
-    plot_id bigint, geom geometry(MultiPolygon, 4326) NOT NULL, repairs jsonb NOT NULL, source text NOT NULL,
+    plot_id bigint, geom geometry(MultiPolygon, 4326) NOT NULL, h3_cell bigint NOT NULL, repairs jsonb NOT NULL,
+    source text NOT NULL,
     declared_area double precision, declared_area_unit text, tenure text, planting_year integer,
     agroforestry_system text, survey_date date
 ) ON COMMIT DROP
@@ -477,10 +478,10 @@ JOIN plots_plot p ON p.id = s.plot_id
 
 INSERT_PLOTS = """
 WITH inserted AS (
-    INSERT INTO plots_plot (code, producer_id, organization_id, boundary, district_id, declared_area,
+    INSERT INTO plots_plot (code, producer_id, organization_id, boundary, h3_cell, district_id, declared_area,
                             declared_area_unit, tenure, planting_year, agroforestry_system, shade_species,
                             survey_method, survey_date, gps_accuracy_m, status, retired_reason, created_at, updated_at)
-    SELECT s.code, s.producer_id, s.organization_id, s.geom, d.district_id, s.declared_area,
+    SELECT s.code, s.producer_id, s.organization_id, s.geom, s.h3_cell, d.district_id, s.declared_area,
            COALESCE(s.declared_area_unit, %(unit)s), COALESCE(s.tenure, %(tenure)s), s.planting_year,
            COALESCE(s.agroforestry_system, %(agroforestry)s), '{}', %(survey_method)s, s.survey_date, NULL,
            'active', '', %(now)s, %(now)s
@@ -504,14 +505,18 @@ SELECT s.n, i.id, i.area_ha FROM inserted i JOIN chacra_import_staging s ON s.co
 
 def _copy_rows(ready: list[_Row], report: imports.ImportReport, name: str) -> None:
     """COPY the accepted rows into the staging table (CSV: an empty unquoted field is NULL)."""
+    # Each plot's H3 cell, from a point inside it (plots.h3cells), computed here so
+    # that the INSERT writes it at once.
+    inside = shapely.point_on_surface(shapely.from_wkb([row.ewkb_hex for row in ready]))
+    cells = h3cells.cells_for(shapely.get_x(inside), shapely.get_y(inside))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows(
-        (row.index, row.code, row.producer.id, row.producer.organization_id, row.plot_id, row.ewkb_hex,
+        (row.index, row.code, row.producer.id, row.producer.organization_id, row.plot_id, row.ewkb_hex, int(cell),
          json.dumps(row.repairs) if row.repairs else "[]", f"import: {name} {report.features[row.index].label}",
          a.get("declared_area"), a.get("declared_area_unit"), a.get("tenure"), a.get("planting_year"),
          a.get("agroforestry_system"), a.get("survey_date"))
-        for row in ready for a in (row.attrs,))
+        for row, cell in zip(ready, cells) for a in (row.attrs,))
     buffer.seek(0)
     with connection.cursor() as cur:
         # ON COMMIT DROP is not enough when the import runs inside a caller's transaction.

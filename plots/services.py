@@ -79,9 +79,13 @@ def _clean(value: Any, srid: int | None, repair_rules: tuple[str, ...]) -> geome
 
 
 def _apply_geometry(plot: Plot, clean: geometry.CleanGeometry) -> None:
+    from plots import h3cells
+
     plot.boundary = None if clean.is_point else clean.geom
     plot.location = clean.geom if clean.is_point else None
     plot.district = district_for(clean.geom)
+    inside = clean.geom if clean.is_point else clean.geom.point_on_surface
+    plot.h3_cell = h3cells.cell_for(inside.x, inside.y)
 
 
 @transaction.atomic

@@ -101,6 +101,12 @@ class Plot(models.Model):
     # trigger on every change (plots/migrations/0003). Lists stream this text as it
     # is: building it per request costs PostgreSQL 3× a plain COPY of the table.
     feature_geojson = models.TextField(null=True, editable=False)
+    # The H3 cell (resolution 9, as its 64-bit integer) holding the plot's point on
+    # surface, for the investors' concentration grid; coarser cells are bit
+    # arithmetic on it (chacra_h3_parent). Set by every write path (plots.h3cells);
+    # a trigger clears it when the geometry changes without it, and plots.h3cells
+    # fills any cleared cell before an aggregate reads the column.
+    h3_cell = models.BigIntegerField(null=True, blank=True, editable=False, db_index=True)
 
     objects = PlotQuerySet.as_manager()
 

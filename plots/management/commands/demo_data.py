@@ -16,6 +16,7 @@ from plots import demo
 from traceability import demo as traceability_demo
 from plots.models import Organization, UserProfile
 
+DEMO_PASSWORD = "chacra-demo"
 DEMO_USERS = [
     # username, role, organization code (cooperative users only)
     ("demo-admin", "admin", None),
@@ -79,12 +80,17 @@ class Command(BaseCommand):
             tokens_file.chmod(0o600)
         for role, key in lines:
             self.stdout.write(f"  token for {role:<12} {key}")
+        self.stdout.write(f"  web map /map/: sign in as demo-<role> (demo-technician …) with password {DEMO_PASSWORD}")
 
     @transaction.atomic
     def _users(self) -> list[tuple[str, str]]:
         out = []
         for username, role, org_code in DEMO_USERS:
             user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": role == "admin"})
+            if not user.has_usable_password():
+                # For the web map's session login on a local demo; never a real deployment's users.
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
             org = Organization.objects.filter(code=org_code).first() if org_code else None
             UserProfile.objects.update_or_create(user=user, defaults={"role": role, "organization": org})
             token, _ = Token.objects.get_or_create(user=user)

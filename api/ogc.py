@@ -1,0 +1,465 @@
+"""OGC API – Features, Part 1: Core, at /ogc/ — what QGIS and GDAL's OAPIF driver read.
+
+    /ogc/                                   landing page
+    /ogc/conformance                        conformance classes
+    /ogc/api                                the API definition (OpenAPI 3)
+    /ogc/collections                        the layers
+    /ogc/collections/{id}                   one layer: extent, CRS, links
+    /ogc/collections/{id}/items             features: bbox, datetime, limit (≤ 10,000), offset
+    /ogc/collections/{id}/items/{featureId} one feature
+
+Every resource answers JSON (GeoJSON for features) and HTML (``?f=html``, or a
+browser's Accept header). Coordinates are CRS84 (longitude, latitude). The layers
+are role-scoped exactly as the REST API: a cooperative user sees its own plots,
+buyers and investors none. The landing page, conformance and API definition are
+public; everything with data needs a token (``Authorization: Token …``) or a
+session. Errors are the API's one JSON error shape.
+
+Paging: ``limit`` (default 100) and ``offset``; a ``next`` link while features
+remain, which GDAL and QGIS follow. ``numberMatched`` is exact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.gis.db.models import Extent
+from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from api.geojson import FeatureText, JSONBuildObject, geometry_json
+from api.params import parse_bbox, parse_moment, reject_unknown
+from plots import selectors
+from plots.errors import Forbidden, NotFound, ValidationFailed
+from plots.models import AdminArea, Plot, ProtectedArea
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+JSON, GEOJSON, HTML = "application/json", "application/geo+json", "text/html"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One layer: where its rows come from (already scoped to the user), how a row
+    becomes a Feature, and how bbox, datetime and feature ids apply to it."""
+
+    id: str
+    title: str
+    description: str
+    rows: Callable[[object], QuerySet]  # user -> visible rows
+    features: Callable[[QuerySet], QuerySet]  # rows -> rows annotated with "feature" text
+    fid: Callable[[QuerySet, str], QuerySet]  # rows, feature id -> that row
+    bbox: Callable[[QuerySet, object], QuerySet]  # rows, Polygon -> rows intersecting it
+    extent_field: str
+    updated_field: str | None = None  # the temporal property ``datetime`` filters on
+    # A layer computed in Python (the concentration grid): (request) -> GeoJSON
+    # features; rows/features/fid/bbox are then unused.
+    static: Callable[[object], list[dict]] | None = None
+
+
+def _plot_rows(user) -> QuerySet:
+    return selectors.plot_list(user=user).select_related(None)
+
+
+def _plot_features(qs: QuerySet) -> QuerySet:
+    return qs.annotate(feature=F("feature_geojson"))
+
+
+def _area_rows(user) -> QuerySet:
+    return selectors.protected_area_list()
+
+
+def _area_features(qs: QuerySet) -> QuerySet:
+    props = JSONBuildObject(name=F("name"), category=F("category"), official_code=F("official_code"),
+                            source=F("source"), edition=F("edition"), synthetic=F("synthetic"))
+    return qs.annotate(feature=FeatureText(Cast("id", CharField()), geometry_json("geom"), props))
+
+
+def _district_rows(user) -> QuerySet:
+    return selectors.admin_area_list(level=AdminArea.Level.DISTRICT)
+
+
+def _district_id():
+    return Concat("ubigeo", Value("-"), Cast("edition", CharField()))
+
+
+def _district_features(qs: QuerySet) -> QuerySet:
+    props = JSONBuildObject(ubigeo=F("ubigeo"), name=F("name"), edition=F("edition"),
+                            province=F("parent__ubigeo"), synthetic=F("synthetic"))
+    return qs.annotate(feature=FeatureText(_district_id(), geometry_json("geom"), props))
+
+
+def _district_fid(qs: QuerySet, fid: str) -> QuerySet:
+    ubigeo, _, edition = fid.partition("-")
+    if not edition.isdigit():
+        return qs.none()
+    return qs.filter(ubigeo=ubigeo, edition=int(edition))
+
+
+COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
+    Collection(
+        id="plots", title="Plots",
+        description="Cacao plots: the current boundary (MultiPolygon) or, for a small plot surveyed as a point, "
+        "its location; geodesic area, declared area, producer and district. Scoped to your role.",
+        rows=_plot_rows, features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
+        bbox=lambda qs, box: qs.filter(Q(boundary__intersects=box) | Q(location__intersects=box)),
+        extent_field="boundary", updated_field="updated_at"),
+    Collection(
+        id="protected-areas", title="Protected areas",
+        description="Protected areas and buffer zones (SERNANP, WDPA …), by edition.",
+        rows=_area_rows, features=_area_features,
+        fid=lambda qs, fid: qs.filter(id=int(fid)) if fid.isdigit() else qs.none(),
+        bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
+    Collection(
+        id="districts", title="Districts",
+        description="INEI districts (UBIGEO) of every loaded edition; feature id UBIGEO-edition.",
+        rows=_district_rows, features=_district_features, fid=_district_fid,
+        bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
+)}
+
+
+def register(collection: Collection) -> None:
+    """Add a layer (other apps register theirs: nurseries, the concentration grid)."""
+    COLLECTIONS[collection.id] = collection
+
+
+# ------------------------------------------------------------------------------ rendering
+
+def _format(request, allowed=(JSON, HTML)) -> str:
+    f = request.GET.get("f")
+    if f:
+        wanted = {"json": JSON, "geojson": JSON, "html": HTML}.get(f)
+        if wanted is None or wanted not in allowed:
+            raise ValidationFailed(f"f must be json or html (got {f!r})", field="f")
+        return wanted
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return HTML if "text/html" in accept and HTML in allowed else JSON
+
+
+def _respond(request, fmt: str, doc: dict | str, *, title: str, content_type: str = JSON,
+             template: str = "ogc/page.html", context: dict | None = None) -> HttpResponse:
+    if fmt == HTML:
+        body = render_to_string(template, {"title": title, "doc": doc if isinstance(doc, dict) else json.loads(doc),
+                                           **(context or {})}, request=request)
+        return HttpResponse(body, content_type="text/html; charset=utf-8")
+    text = doc if isinstance(doc, str) else json.dumps(doc, separators=(",", ":"))
+    return HttpResponse(text, content_type=content_type)
+
+
+def _url(request, path: str, **query) -> str:
+    q = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
+    return request.build_absolute_uri(f"/ogc{path}") + (f"?{q}" if q else "")
+
+
+def _links(request, path: str, *, rel_json="self", json_type=JSON, extra: list | None = None, **query) -> list:
+    fmt = _format(request)
+    links = [
+        {"href": _url(request, path, f="json", **query), "rel": rel_json if fmt == JSON else "alternate",
+         "type": json_type, "title": "this document as JSON"},
+        {"href": _url(request, path, f="html", **query), "rel": "self" if fmt == HTML else "alternate",
+         "type": HTML, "title": "this document as HTML"},
+    ]
+    return links + (extra or [])
+
+
+class OgcView(APIView):
+    """The REST API's authentication and error handling; data needs a login."""
+
+
+class PublicOgcView(OgcView):
+    permission_classes = [AllowAny]
+
+
+class LandingView(PublicOgcView):
+    def get(self, request):
+        reject_unknown(request.GET, {"f"})
+        doc = {
+            "title": "Chacra — OGC API Features",
+            "description": "Cacao plots, protected areas and districts of the Chacra traceability database.",
+            "links": _links(request, "/") + [
+                {"href": _url(request, "/api"), "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+                 "title": "the API definition"},
+                {"href": _url(request, "/api", f="html"), "rel": "service-doc", "type": HTML,
+                 "title": "the API documentation"},
+                {"href": _url(request, "/conformance"), "rel": "conformance", "type": JSON,
+                 "title": "conformance classes"},
+                {"href": _url(request, "/collections"), "rel": "data", "type": JSON, "title": "the layers"},
+            ],
+        }
+        return _respond(request, _format(request), doc, title=doc["title"])
+
+
+class ConformanceView(PublicOgcView):
+    def get(self, request):
+        reject_unknown(request.GET, {"f"})
+        return _respond(request, _format(request), {"conformsTo": CONFORMANCE}, title="Conformance")
+
+
+class ApiDefinitionView(PublicOgcView):
+    def get(self, request):
+        reject_unknown(request.GET, {"f"})
+        return _respond(request, _format(request), openapi(request), title="API definition",
+                        content_type="application/vnd.oai.openapi+json;version=3.0")
+
+
+def _extent(collection: Collection, rows: QuerySet) -> list[float] | None:
+    box = rows.aggregate(e=Extent(collection.extent_field))["e"]
+    return [round(v, 7) for v in box] if box else None
+
+
+def _static_extent(features: list[dict]) -> list[float] | None:
+    from shapely.geometry import shape
+
+    boxes = [shape(f["geometry"]).bounds for f in features if f.get("geometry")]
+    if not boxes:
+        return None
+    return [round(min(b[0] for b in boxes), 7), round(min(b[1] for b in boxes), 7),
+            round(max(b[2] for b in boxes), 7), round(max(b[3] for b in boxes), 7)]
+
+
+def _collection_doc(request, collection: Collection, user) -> dict:
+    try:
+        extent = (_static_extent(collection.static(request)) if collection.static
+                  else _extent(collection, collection.rows(user)))
+    except Forbidden:  # listed, but its items answer 403 for this role
+        extent = None
+    doc = {
+        "id": collection.id, "title": collection.title, "description": collection.description,
+        "itemType": "feature", "crs": [CRS84], "storageCrs": CRS84,
+        "extent": {"spatial": {"bbox": [extent or [-180, -90, 180, 90]], "crs": CRS84}},
+        "links": _links(request, f"/collections/{collection.id}") + [
+            {"href": _url(request, f"/collections/{collection.id}/items", f="json"), "rel": "items",
+             "type": GEOJSON, "title": f"{collection.title} as GeoJSON"},
+            {"href": _url(request, f"/collections/{collection.id}/items", f="html"), "rel": "items",
+             "type": HTML, "title": f"{collection.title} as HTML"},
+        ],
+    }
+    if collection.updated_field:
+        doc["extent"]["temporal"] = {"interval": [[None, None]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+    return doc
+
+
+def _collection(collection_id: str) -> Collection:
+    collection = COLLECTIONS.get(collection_id)
+    if collection is None:
+        raise NotFound(f"no collection {collection_id!r}; the collections are: {', '.join(COLLECTIONS)}")
+    return collection
+
+
+class CollectionsView(OgcView):
+    def get(self, request):
+        reject_unknown(request.GET, {"f"})
+        doc = {"links": _links(request, "/collections"),
+               "collections": [_collection_doc(request, c, request.user) for c in COLLECTIONS.values()]}
+        return _respond(request, _format(request), doc, title="Collections", template="ogc/collections.html")
+
+
+class CollectionView(OgcView):
+    def get(self, request, collection_id: str):
+        reject_unknown(request.GET, {"f"})
+        collection = _collection(collection_id)
+        doc = _collection_doc(request, collection, request.user)
+        return _respond(request, _format(request), doc, title=collection.title, template="ogc/collection.html")
+
+
+def parse_datetime_interval(value: str | None) -> tuple[datetime | None, datetime | None] | None:
+    """``datetime``: an instant, or an interval ``start/end`` with ``..`` (or nothing) for open ends."""
+    if not value:
+        return None
+    if "/" not in value:
+        moment = parse_moment(value, "datetime")
+        return moment, moment
+    start, _, end = value.partition("/")
+    lo = None if start in ("", "..") else parse_moment(start, "datetime")
+    hi = None if end in ("", "..") else parse_moment(end, "datetime")
+    if lo is None and hi is None:
+        raise ValidationFailed("datetime: an interval needs at least one end (e.g. 2026-01-01T00:00:00Z/..)",
+                               field="datetime")
+    if lo and hi and lo > hi:
+        raise ValidationFailed("datetime: the interval's start is after its end", field="datetime")
+    return lo, hi
+
+
+def _int(value: str | None, name: str, *, default: int, lo: int, hi: int | None = None) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a whole number (got {value!r})", field=name) from None
+    if number < lo or (hi is not None and number > hi):
+        raise ValidationFailed(f"{name} must be between {lo} and {hi}" if hi else f"{name} must be at least {lo}",
+                               field=name)
+    return number
+
+
+class ItemsView(OgcView):
+    def get(self, request, collection_id: str):
+        collection = _collection(collection_id)
+        p = request.GET
+        reject_unknown(p, {"f", "bbox", "datetime", "limit", "offset"})
+        fmt = _format(request)
+        limit = _int(p.get("limit"), "limit", default=DEFAULT_LIMIT, lo=1, hi=MAX_LIMIT)
+        offset = _int(p.get("offset"), "offset", default=0, lo=0)
+        box = parse_bbox(p.get("bbox"))
+        interval = parse_datetime_interval(p.get("datetime"))
+        if collection.static is not None:
+            matched, page = _static_page(collection.static(request), box, offset, limit)
+        else:
+            rows = collection.rows(request.user)
+            if box is not None:
+                box.srid = 4326
+                rows = collection.bbox(rows, box)
+            if interval and collection.updated_field:
+                lo, hi = interval
+                if lo:
+                    rows = rows.filter(**{f"{collection.updated_field}__gte": lo})
+                if hi:
+                    rows = rows.filter(**{f"{collection.updated_field}__lte": hi})
+            matched = rows.count()
+            page = list(collection.features(rows).order_by("id").values_list("feature", flat=True)
+                        [offset:offset + limit])
+        query = {k: p.get(k) for k in ("bbox", "datetime") if p.get(k)}
+        path = f"/collections/{collection.id}/items"
+        links = _links(request, path, json_type=GEOJSON, limit=limit, offset=offset, **query) + [
+            {"href": _url(request, f"/collections/{collection.id}"), "rel": "collection", "type": JSON,
+             "title": collection.title}]
+        f = "html" if fmt == HTML else "json"
+        if offset + len(page) < matched:
+            links.append({"href": _url(request, path, f=f, limit=limit, offset=offset + limit, **query),
+                          "rel": "next", "type": HTML if fmt == HTML else GEOJSON, "title": "next page"})
+        if offset > 0:
+            links.append({"href": _url(request, path, f=f, limit=limit, offset=max(0, offset - limit), **query),
+                          "rel": "prev", "type": HTML if fmt == HTML else GEOJSON, "title": "previous page"})
+        head = {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": len(page),
+                "timeStamp": timezone.now().isoformat(timespec="seconds"), "links": links}
+        body = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(page) + "]}"
+        return _respond(request, fmt, body, title=f"{collection.title}: features", content_type=GEOJSON,
+                        template="ogc/items.html", context={"collection": collection})
+
+
+def _static_page(features: list[dict], box, offset: int, limit: int) -> tuple[int, list[str]]:
+    if box is not None:
+        from shapely.geometry import box as make_box
+        from shapely.geometry import shape
+
+        area = make_box(*box.extent)
+        features = [f for f in features if f.get("geometry") and shape(f["geometry"]).intersects(area)]
+    return len(features), [json.dumps(f, separators=(",", ":")) for f in features[offset:offset + limit]]
+
+
+class ItemView(OgcView):
+    def get(self, request, collection_id: str, feature_id: str):
+        collection = _collection(collection_id)
+        reject_unknown(request.GET, {"f"})
+        if collection.static is not None:
+            found = [f for f in collection.static(request) if str(f.get("id")) == feature_id]
+            feature = json.dumps(found[0]) if found else None
+        else:
+            rows = collection.fid(collection.rows(request.user), feature_id)
+            feature = collection.features(rows).values_list("feature", flat=True).first()
+        if feature is None:
+            raise NotFound(f"no feature {feature_id!r} in {collection.id} (or not one your role may see)")
+        doc = json.loads(feature)
+        doc["links"] = _links(request, f"/collections/{collection.id}/items/{feature_id}", json_type=GEOJSON) + [
+            {"href": _url(request, f"/collections/{collection.id}"), "rel": "collection", "type": JSON,
+             "title": collection.title}]
+        return _respond(request, _format(request), doc, title=f"{collection.title}: {feature_id}",
+                        content_type=GEOJSON, template="ogc/item.html", context={"collection": collection})
+
+
+def openapi(request) -> dict:
+    """A compact OpenAPI 3.0 definition of the OGC endpoints."""
+    param = {
+        "f": {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
+        "bbox": {"name": "bbox", "in": "query", "style": "form", "explode": False,
+                 "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}},
+        "datetime": {"name": "datetime", "in": "query", "schema": {"type": "string"}},
+        "limit": {"name": "limit", "in": "query",
+                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+        "offset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        "collectionId": {"name": "collectionId", "in": "path", "required": True,
+                         "schema": {"type": "string", "enum": list(COLLECTIONS)}},
+        "featureId": {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}},
+    }
+    ok = {"200": {"description": "OK"}}
+    ref = lambda *names: [param[n] for n in names]  # noqa: E731
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Chacra — OGC API Features", "version": "1.0"},
+        "servers": [{"url": request.build_absolute_uri("/ogc")}],
+        "components": {"securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                                     "description": "Token <key>"}}},
+        "security": [{"token": []}],
+        "paths": {
+            "/": {"get": {"summary": "Landing page", "parameters": ref("f"), "responses": ok}},
+            "/conformance": {"get": {"summary": "Conformance classes", "parameters": ref("f"), "responses": ok}},
+            "/collections": {"get": {"summary": "The layers", "parameters": ref("f"), "responses": ok}},
+            "/collections/{collectionId}": {"get": {"summary": "One layer", "parameters": ref("collectionId", "f"),
+                                                    "responses": ok}},
+            "/collections/{collectionId}/items": {"get": {
+                "summary": "Features", "parameters": ref("collectionId", "f", "bbox", "datetime", "limit", "offset"),
+                "responses": ok}},
+            "/collections/{collectionId}/items/{featureId}": {"get": {
+                "summary": "One feature", "parameters": ref("collectionId", "featureId", "f"), "responses": ok}},
+        },
+    }
+
+
+def _nursery_rows(user) -> QuerySet:
+    from nurseries import selectors as nursery_selectors
+
+    return nursery_selectors.nursery_list(user=user)
+
+
+def _nursery_features(qs: QuerySet) -> QuerySet:
+    props = JSONBuildObject(code=F("code"), name=F("name"), kind=F("kind"),
+                            operator_organization=F("operator_organization__code"), district=F("district__ubigeo"),
+                            capacity_plants=F("capacity_plants"), established_on=F("established_on"),
+                            closed_on=F("closed_on"))
+    return qs.annotate(feature=FeatureText(F("code"), geometry_json("location", polygon=False), props))
+
+
+register(Collection(
+    id="nurseries", title="Nurseries",
+    description="Cacao seedling nurseries, clonal (budwood) gardens, shade-tree and plantain nurseries (points).",
+    rows=_nursery_rows, features=_nursery_features, fid=lambda qs, fid: qs.filter(code=fid),
+    bbox=lambda qs, box: qs.filter(location__intersects=box), extent_field="location"))
+
+
+def _concentration_grid(request) -> list[dict]:
+    """The concentration grid with its defaults (fine-flavour hectares by H3 resolution 7)."""
+    from django.core.cache import cache
+
+    from plots import concentration
+
+    doc = cache.get("chacra:ogc:concentration")
+    if doc is None:
+        doc = concentration.to_geojson(concentration.concentration())
+        cache.set("chacra:ogc:concentration", doc, 300)
+    return [{"type": "Feature", "id": f["id"], "geometry": f["geometry"], "properties": f["properties"]}
+            for f in doc["features"]]
+
+
+register(Collection(
+    id="concentration", title="Concentration of fine-flavour hectares",
+    description="Fine-flavour hectares, producers, hectares, grafted hectares, estimated production, share of "
+    "women-led households and flagged plots per H3 cell (resolution 7). Areas with fewer than k producers are "
+    "merged with their neighbours or suppressed; no plot or producer appears. Other metrics and grids: "
+    "/api/v1/concentration.",
+    rows=None, features=None, fid=None, bbox=None, extent_field="", static=_concentration_grid))

@@ -1,0 +1,333 @@
+"""Mapbox vector tiles built by PostGIS, and a TileJSON per layer.
+
+    /tiles/{layer}.json           TileJSON 3.0: the tile URL template, zooms, bounds, fields
+    /tiles/{layer}/{z}/{x}/{y}.mvt
+
+One SQL statement per tile: the rows whose bounding box meets the tile (GiST
+index), clipped and quantised by ST_AsMVTGeom to a 4096 grid with a 64-unit
+buffer, packed by ST_AsMVT. Geometries are transformed to Web Mercator after the
+index filter, never before. Plots are scoped to the caller's role as in the REST
+API; roles that may see no plot geometry (buyers, investors) get 403 for the
+plots layer. Tiles carry ``Cache-Control`` (private for role-scoped layers) and an
+``ETag``; an unchanged tile answers 304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from plots import roles
+from plots.errors import Forbidden, NotFound, ValidationFailed
+
+MVT = "application/vnd.mapbox-vector-tile"
+EXTENT, BUFFER = 4096, 64
+MAX_ZOOM = 22
+
+# Each layer's SQL takes %(z)s, %(x)s, %(y)s and its scope parameters; ``{scope}``
+# is the role filter (plots only). Attributes are what the web map styles and
+# shows on hover; details come from the API on click.
+PLOTS_SQL = """
+WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+                     ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
+rows AS (
+    SELECT ST_AsMVTGeom(ST_Transform(COALESCE(p.boundary::geometry, p.location::geometry), 3857), tile.env,
+                        {extent}, {buffer}, true) AS geom,
+           p.code, round(p.area_ha::numeric, 4)::float8 AS area_ha, o.code AS organization,
+           COALESCE(pa.outcome, 'not_checked') AS protected, COALESCE(df.outcome, 'not_checked') AS deforestation,
+           COALESCE(dc.outcome, 'not_checked') AS double_claim
+    FROM plots_plot p
+    CROSS JOIN tile
+    JOIN plots_organization o ON o.id = p.organization_id
+    LEFT JOIN LATERAL (SELECT r.outcome FROM plots_checkresult r WHERE r.plot_id = p.id
+                       AND r.kind = 'protected_area_overlap' ORDER BY r.checked_at DESC LIMIT 1) pa ON true
+    LEFT JOIN LATERAL (SELECT r.outcome FROM plots_checkresult r WHERE r.plot_id = p.id
+                       AND r.kind = 'deforestation' ORDER BY r.checked_at DESC LIMIT 1) df ON true
+    LEFT JOIN LATERAL (SELECT r.outcome FROM plots_checkresult r WHERE r.plot_id = p.id
+                       AND r.kind = 'plot_overlap' ORDER BY r.checked_at DESC LIMIT 1) dc ON true
+    WHERE (p.boundary && tile.box4326 OR p.location && tile.box4326) AND p.status = 'active' {scope}
+)
+SELECT ST_AsMVT(rows.*, 'plots', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
+"""
+
+AREAS_SQL = """
+WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+                     ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
+rows AS (
+    SELECT ST_AsMVTGeom(ST_Transform(pc.geom, 3857), tile.env, {extent}, {buffer}, true) AS geom,
+           a.id, a.name, a.category, a.official_code, a.edition
+    FROM plots_protectedareapiece pc
+    CROSS JOIN tile
+    JOIN plots_protectedarea a ON a.id = pc.area_id
+    WHERE pc.geom && tile.box4326
+)
+SELECT ST_AsMVT(rows.*, 'protected-areas', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
+"""
+
+DISTRICTS_SQL = """
+WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+                     ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
+-- The most complete edition (a newer one may cover a few districts only).
+newest AS (SELECT edition FROM plots_adminarea WHERE level = 'district'
+           GROUP BY edition ORDER BY count(*) DESC, edition DESC LIMIT 1),
+rows AS (
+    SELECT ST_AsMVTGeom(ST_Transform(a.geom, 3857), tile.env, {extent}, {buffer}, true) AS geom,
+           a.ubigeo, a.name, a.edition
+    FROM plots_adminarea a
+    CROSS JOIN tile
+    WHERE a.level = 'district' AND a.geom && tile.box4326
+      AND a.edition = (SELECT edition FROM newest)
+)
+SELECT ST_AsMVT(rows.*, 'districts', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
+"""
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    id: str
+    description: str
+    sql: str  # with {scope}, {extent}, {buffer}, {margin} to fill
+    fields: dict[str, str]  # attribute -> description, for TileJSON
+    minzoom: int = 0
+    maxzoom: int = 16
+    role_scoped: bool = False
+    cache_seconds: int = 300
+    extent_of: tuple[str, str] | None = None  # (table, geometry column) whose extent bounds the layer
+    # A layer made from GeoJSON features computed in Python (the concentration grid):
+    # (request) -> features, instead of ``sql``.
+    features: Callable[[object], list[dict]] | None = None
+    params: tuple[str, ...] = ()  # query parameters the layer takes
+    fields_sql: tuple[tuple[str, str], ...] = ()  # (property, SQL type) copied into the tile
+
+
+LAYERS: dict[str, TileLayer] = {layer.id: layer for layer in (
+    TileLayer("plots", "Cacao plots (current boundaries, or points), scoped to your role, with their latest "
+              "protected-area, deforestation and double-claim verdicts.", PLOTS_SQL,
+              {"code": "plot code", "area_ha": "geodesic area, ha", "organization": "organization code",
+               "protected": "latest protected-area verdict", "deforestation": "latest deforestation verdict",
+               "double_claim": "latest double-claim verdict"}, minzoom=6, maxzoom=18, role_scoped=True,
+              cache_seconds=60, extent_of=("plots_plot", "boundary")),
+    TileLayer("protected-areas", "Protected areas and buffer zones (subdivided pieces).", AREAS_SQL,
+              {"id": "protected area id", "name": "name", "category": "category", "official_code": "code",
+               "edition": "edition"}, extent_of=("plots_protectedarea", "geom")),
+    TileLayer("districts", "INEI districts of the most complete loaded edition.", DISTRICTS_SQL,
+              {"ubigeo": "UBIGEO", "name": "name", "edition": "edition"}, extent_of=("plots_adminarea", "geom")),
+)}
+
+
+def register(layer: TileLayer) -> None:
+    """Add a tile layer (the concentration grid registers its own)."""
+    LAYERS[layer.id] = layer
+
+
+def _layer(layer_id: str) -> TileLayer:
+    layer = LAYERS.get(layer_id)
+    if layer is None:
+        raise NotFound(f"no tile layer {layer_id!r}; the layers are: {', '.join(LAYERS)}")
+    return layer
+
+
+def plot_scope(user) -> tuple[str, dict]:
+    """The SQL filter and parameters that limit plots to what ``user`` may see."""
+    role = roles.role_of(user)
+    if role in roles.STAFF_ROLES:
+        return "", {}
+    if role == roles.Role.COOPERATIVE:
+        org = roles.organization_of(user)
+        if org is not None:
+            return "AND p.organization_id = %(organization_id)s", {"organization_id": org.id}
+    raise Forbidden("your role cannot see plot geometries")
+
+
+def tile_sql(layer: TileLayer, user) -> tuple[str, dict]:
+    scope, params = plot_scope(user) if layer.role_scoped else ("", {})
+    # The margin widens the index filter by the buffer, so features just outside the
+    # tile that ST_AsMVTGeom keeps in the buffer are found.
+    sql = layer.sql.format(scope=scope, extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT)
+    return sql, params
+
+
+def render_tile(layer: TileLayer, user, z: int, x: int, y: int) -> bytes:
+    sql, params = tile_sql(layer, user)
+    with connection.cursor() as cur:
+        name = _prepared(cur, sql, sorted(params))
+        if not connection.get_autocommit():
+            cur.execute("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off")
+        args = [z, x, y] + [params[k] for k in sorted(params)]
+        cur.execute(f"EXECUTE {name}({', '.join(['%s'] * len(args))})", args)
+        row = cur.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def _prepared(cur, sql: str, names: list[str]) -> str:
+    """The name of ``sql`` PREPAREd on this database connection (once per connection):
+    a tile then costs its execution only, not the planning of a CTE with three
+    lateral joins (about as long as executing a z12 tile). (render_tile turns
+    parallel workers and JIT off for the execution: a tile is one short index-driven
+    statement, and starting workers, which the planner picks for a dense low-zoom
+    tile, costs more than it saves.)"""
+    # Kept on Django's (thread-local) connection wrapper, tied to the psycopg2
+    # connection underneath: after a reconnect nothing is prepared any more.
+    raw = connection.connection
+    held, done = getattr(connection, "_chacra_prepared", (None, None))
+    if held is not raw:
+        done = {}
+        connection._chacra_prepared = (raw, done)
+    key = (sql, tuple(names))
+    if key not in done:
+        name = f"chacra_tile_{len(done)}"
+        body = sql.replace("%(z)s", "$1").replace("%(x)s", "$2").replace("%(y)s", "$3")
+        types = ["int", "int", "int"]
+        for k, param in enumerate(names, start=4):
+            body = body.replace(f"%({param})s", f"${k}")
+            types.append("bigint")
+        cur.execute(f"PREPARE {name}({', '.join(types)}) AS {body}")
+        done[key] = name
+    return done[key]
+
+
+def _check_zxy(layer: TileLayer, z: int, x: int, y: int) -> None:
+    if not 0 <= z <= MAX_ZOOM:
+        raise ValidationFailed(f"zoom must be between 0 and {MAX_ZOOM} (got {z})", field="z")
+    side = 1 << z
+    if not (0 <= x < side and 0 <= y < side):
+        raise ValidationFailed(f"tile {z}/{x}/{y} does not exist: at zoom {z}, x and y run from 0 to {side - 1}",
+                               field="xy")
+
+
+FEATURES_SQL = """
+WITH f AS (SELECT * FROM json_to_recordset(%(features)s::json)
+           AS x(id text, geometry json, properties json)),
+rows AS (
+    SELECT ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(f.geometry::text), 4326), 3857),
+                        ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, {buffer}, true) AS geom,
+           f.id, p.*
+    FROM f CROSS JOIN LATERAL json_to_record(f.properties) AS p({columns})
+)
+SELECT ST_AsMVT(rows.*, %(name)s, {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
+"""
+
+
+def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    import math
+
+    n = 2 ** z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+def render_features_tile(spec: TileLayer, features: list[dict], z: int, x: int, y: int) -> bytes:
+    """ST_AsMVT over the features meeting the tile (their numeric and text properties)."""
+    import json
+
+    from shapely.geometry import box, shape
+
+    tile = box(*tile_bounds_lonlat(z, x, y)).buffer(0.01)
+    inside = [f for f in features if f.get("geometry") and shape(f["geometry"]).intersects(tile)]
+    if not inside:
+        return b""
+    columns = ", ".join(f"{name} {kind}" for name, kind in spec.fields_sql)
+    sql = FEATURES_SQL.format(extent=EXTENT, buffer=BUFFER, columns=columns)
+    with connection.cursor() as cur:
+        cur.execute(sql, {"features": json.dumps(inside), "z": z, "x": x, "y": y, "name": spec.id})
+        row = cur.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+class TileView(APIView):
+    def get(self, request, layer: str, z: int, x: int, y: int):
+        spec = _layer(layer)
+        _check_zxy(spec, z, x, y)
+        if spec.features is not None:
+            from api.params import reject_unknown
+
+            reject_unknown(request.GET, set(spec.params))
+            data = render_features_tile(spec, spec.features(request), z, x, y)
+        else:
+            data = render_tile(spec, request.user, z, x, y)
+        etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+        scope = "private" if spec.role_scoped else "public"
+        headers = {"Cache-Control": f"{scope}, max-age={spec.cache_seconds}", "ETag": etag, "Vary": "Authorization, Cookie"}
+        if request.META.get("HTTP_IF_NONE_MATCH") == etag:
+            response = HttpResponse(status=304)
+        else:
+            response = HttpResponse(data, content_type=MVT)
+        for key, value in headers.items():
+            response[key] = value
+        return response
+
+
+def _bounds(spec: TileLayer) -> list[float]:
+    """The layer's extent from the planner's statistics (cheap; the world when unknown)."""
+    if spec.extent_of:
+        with connection.cursor() as cur:
+            try:
+                cur.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                            "(SELECT ST_EstimatedExtent(%s, %s)::geometry AS e) s", list(spec.extent_of))
+                row = cur.fetchone()
+            except Exception:  # no statistics yet (a table never analysed)
+                row = None
+        if row and row[0] is not None:
+            return [round(max(row[0], -180), 5), round(max(row[1], -85), 5), round(min(row[2], 180), 5),
+                    round(min(row[3], 85), 5)]
+    return [-180, -85.0511, 180, 85.0511]
+
+
+class TileJSONView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request, layer: str):
+        spec = _layer(layer)
+        template = request.build_absolute_uri(f"/tiles/{spec.id}/") + "{z}/{x}/{y}.mvt"
+        return JsonResponse({
+            "tilejson": "3.0.0", "name": spec.id, "description": spec.description, "tiles": [template],
+            "minzoom": spec.minzoom, "maxzoom": spec.maxzoom, "bounds": _bounds(spec),
+            "vector_layers": [{"id": spec.id, "fields": spec.fields, "minzoom": spec.minzoom,
+                               "maxzoom": spec.maxzoom}],
+        })
+
+
+def _concentration_features(request) -> list[dict]:
+    """The concentration grid for the tile's query parameters, computed once per
+    parameter set and kept five minutes (a map asks for many tiles of one grid)."""
+    from django.core.cache import cache
+
+    from api.views.concentration import PARAMS, _result
+
+    key = "chacra:concentration:" + "&".join(f"{k}={request.GET[k]}" for k in sorted(request.GET) if k in PARAMS)
+    doc = cache.get(key)
+    if doc is None:
+        doc = _result(request.GET)
+        cache.set(key, doc, 300)
+    metric = doc["metric"]
+    out = []
+    for f in doc["features"]:
+        props = f["properties"]
+        out.append({"id": f["id"], "geometry": f["geometry"], "properties": {
+            "level": props["level"], "merged": bool(props["merged_from"]), "metric": metric,
+            "value": props[metric], "class": props["class"], "producers": props["producers"],
+            "hectares": props["hectares"], "fine_flavour_ha": props["fine_flavour_ha"]}})
+    return out
+
+
+register(TileLayer(
+    "concentration", "The investors' concentration grid (H3 cells, or admin areas), areas below the privacy "
+    "threshold merged or suppressed; parameters as /api/v1/concentration (metric, grid, k, organization, clone, "
+    "planting_year, region).", "", {"id": "area id", "level": "grid level", "merged": "merged small areas",
+                                    "metric": "metric", "value": "the metric's value", "class": "class (0–4)",
+                                    "producers": "producers", "hectares": "hectares",
+                                    "fine_flavour_ha": "fine-flavour hectares"},
+    minzoom=4, maxzoom=14, cache_seconds=300, extent_of=("plots_plot", "boundary"),
+    features=_concentration_features,
+    params=("metric", "grid", "k", "organization", "clone", "planting_year", "region"),
+    fields_sql=(("level", "text"), ("merged", "boolean"), ("metric", "text"), ("value", "float8"),
+                ("class", "int"), ("producers", "int"), ("hectares", "float8"), ("fine_flavour_ha", "float8"))))
