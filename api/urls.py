@@ -3,6 +3,7 @@ from django.urls import path
 from api.views import areas, checks, concentration, exports, imports, people, plots
 from api.views import nurseries
 from api.views import traceability
+from api.views import rasters
 
 _routes = [
     ("plots", plots.PlotListView, "plot-list"),
@@ -15,6 +16,7 @@ _routes = [
     ("organizations/<slug:code>", people.OrganizationDetailView, "organization-detail"),
     ("admin-areas", areas.AdminAreaListView, "admin-area-list"),
     ("protected-areas", areas.ProtectedAreaListView, "protected-area-list"),
+    ("rasters", rasters.RasterListView, "raster-list"),
     ("imports", imports.ImportView, "imports"),
     ("exports/<slug:layer>", exports.ExportView, "exports"),
     ("concentration", concentration.ConcentrationView, "concentration"),

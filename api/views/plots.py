@@ -21,7 +21,10 @@ from plots.errors import Forbidden, ValidationFailed
 from plots.models import CheckResult, Plot, PlotBoundary, Producer
 
 LIST_PARAMS = {"bbox", "district", "region", "organization", "producer", "updated_since", "status", "limit",
-               "cursor", "protected_overlap", "double_claim", "check_outcome"}
+               "cursor", "protected_overlap", "double_claim", "check_outcome", "deforestation"}
+# deforestation=<value>: the outcome of the latest deforestation screening (chacra screen).
+DEFORESTATION = {"flagged": CheckResult.Outcome.FAIL, "clean": CheckResult.Outcome.PASS,
+                 "no_data": CheckResult.Outcome.INSUFFICIENT_DATA}
 
 
 def _check_outcomes(values: list[str]) -> list[tuple[str, str]]:
@@ -35,6 +38,12 @@ def _check_outcomes(values: list[str]) -> list[tuple[str, str]]:
                                    f"and outcome one of {', '.join(outcomes)} (got {value!r})", field="check_outcome")
         parsed.append((kind, outcome))
     return parsed
+
+
+def _deforestation(params) -> list[tuple[str, str]]:
+    """``deforestation=flagged|clean|no_data`` as a (kind, outcome) condition."""
+    value = parse_choice(params.get("deforestation"), "deforestation", [(k, "") for k in DEFORESTATION])
+    return [(CheckResult.Kind.DEFORESTATION, DEFORESTATION[value])] if value else []
 
 
 def _page_url(request, cursor: str) -> str:
@@ -61,6 +70,10 @@ LIST_DOC = extend_schema(
         OpenApiParameter("double_claim", str, enum=["true", "false"],
                          description="by the latest plot-overlap check: true = shares more than 0.01 ha with "
                          "another producer's plot (fail); false = pass or warning"),
+        OpenApiParameter("deforestation", str, enum=list(DEFORESTATION),
+                         description="by the latest deforestation screening: flagged = forest loss after "
+                         "31 Dec 2020 (fail), clean = deforestation-free (pass), no_data = not fully covered by "
+                         "the loss product or none registered (insufficient_data)"),
         OpenApiParameter("check_outcome", str, many=True,
                          description="<kind>:<outcome> of the latest result of that kind, e.g. "
                          "area_discrepancy:warning; repeat to require several"),
@@ -87,7 +100,7 @@ class PlotListView(APIView):
             protected_overlap=parse_choice(params.get("protected_overlap"), "protected_overlap",
                                            [("true", ""), ("false", ""), ("buffer", "")]),
             double_claim=parse_choice(params.get("double_claim"), "double_claim", [("true", ""), ("false", "")]),
-            check_outcomes=_check_outcomes(params.getlist("check_outcome")),
+            check_outcomes=_check_outcomes(params.getlist("check_outcome")) + _deforestation(params),
         )
         # Keyset paging on the primary key: page 100 costs what page 1 costs.
         # The Feature text is kept by a trigger (plots/migrations/0003): this is an

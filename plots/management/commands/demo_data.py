@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from nurseries import demo as nursery_demo
 from plots import demo
+from plots.rasters import demo as raster_demo
 from traceability import demo as traceability_demo
 from plots.models import Organization, UserProfile
 
@@ -47,6 +48,7 @@ class Command(BaseCommand):
         if reset:
             self.stdout.write(f"removed {nursery_demo.reset()} demo nursery lots")
             self.stdout.write(f"removed {traceability_demo.reset()} demo harvest lots")
+            self.stdout.write(f"unregistered {raster_demo.reset()} demo loss tiles")
             removed = demo.reset()
             self.stdout.write(f"removed {removed} demo plots")
         shared = None if no_shared else Path(settings.CHACRA_SHARED_DATA)
@@ -74,6 +76,8 @@ class Command(BaseCommand):
                 f"protected-area edge)"))
             self.stdout.write(self.style.SUCCESS(nursery_demo.generate(seed=seed, scale=scale).line()))
             self.stdout.write(self.style.SUCCESS(traceability_demo.generate(seed=seed).line()))
+            loss = raster_demo.generate(seed=seed, folder=Path(settings.BASE_DIR) / ".demo-data")
+            self.stdout.write(self.style.SUCCESS(loss.line()))
         lines = self._users()
         if tokens_file:
             tokens_file.write_text("".join(f"{role} {key}\n" for role, key in lines))
@@ -87,7 +91,7 @@ class Command(BaseCommand):
         out = []
         for username, role, org_code in DEMO_USERS:
             user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": role == "admin"})
-            if not user.has_usable_password():
+            if not user.password or not user.has_usable_password():  # never given one (get_or_create leaves "")
                 # For the web map's session login on a local demo; never a real deployment's users.
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
