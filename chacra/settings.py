@@ -158,6 +158,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CHACRA_MAX_UPLOAD_BYTES", 25 * 1024 * 102
 CHACRA_MAX_IMPORT_BYTES = env_int("CHACRA_MAX_IMPORT_BYTES", 50 * 1024 * 1024, minimum=1024)
 # Where the real public layers live (see ../shared/data/README.md); optional.
 CHACRA_SHARED_DATA = Path(env_str("CHACRA_SHARED_DATA", str(BASE_DIR.parent / "shared" / "data")))
+# Files the demo writes for itself (its synthetic forest-loss tiles); the catalog points here.
+CHACRA_DEMO_DATA_DIR = Path(env_str("CHACRA_DEMO_DATA_DIR", str(BASE_DIR / ".demo-data")))
 # Mass balance (traceability.selectors): the most dry-equivalent cacao one hectare can
 # yield in a season, in kg/ha. Default 2,300: the programme's best irrigated plot (its
 # average was 518). A plot delivering more is flagged, with every lot it reaches.

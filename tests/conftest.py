@@ -187,3 +187,10 @@ class SharedDir:
 
     def glob(self, pattern):
         return self.path.glob(pattern) if self.path.exists() else iter(())
+
+
+@pytest.fixture(autouse=True)
+def _demo_files_elsewhere(settings, tmp_path_factory):
+    """The demo writes raster tiles; in tests they go to a temporary folder, never to
+    the checkout's .demo-data/ that a running demo's catalog points at."""
+    settings.CHACRA_DEMO_DATA_DIR = tmp_path_factory.mktemp("demo-data")

@@ -76,7 +76,7 @@ class Command(BaseCommand):
                 f"protected-area edge)"))
             self.stdout.write(self.style.SUCCESS(nursery_demo.generate(seed=seed, scale=scale).line()))
             self.stdout.write(self.style.SUCCESS(traceability_demo.generate(seed=seed).line()))
-            loss = raster_demo.generate(seed=seed, folder=Path(settings.BASE_DIR) / ".demo-data")
+            loss = raster_demo.generate(seed=seed, folder=Path(settings.CHACRA_DEMO_DATA_DIR))
             self.stdout.write(self.style.SUCCESS(loss.line()))
         lines = self._users()
         if tokens_file:
