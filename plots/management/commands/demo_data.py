@@ -58,26 +58,29 @@ class Command(BaseCommand):
         if Organization.objects.filter(code__startswith=demo.DEMO_PREFIX).exists():
             self.stdout.write("demo data already loaded (use --reset to regenerate)")
         else:
-            towns = demo.read_towns()
-            bar = tqdm(total=len(towns), desc="demo plots", unit="town", disable=not self.stdout.isatty())
+            # One transaction: an interrupted run leaves nothing half-made, and the next
+            # run generates everything again.
+            with transaction.atomic():
+                towns = demo.read_towns()
+                bar = tqdm(total=len(towns), desc="demo plots", unit="town", disable=not self.stdout.isatty())
 
-            def progress(town, _n):
-                bar.set_postfix_str(town)
-                bar.update(1)
+                def progress(town, _n):
+                    bar.set_postfix_str(town)
+                    bar.update(1)
 
-            summary = demo.generate(seed=seed, shared=shared, scale=scale, progress=progress)
-            bar.close()
-            for report in summary.reference:
-                self.stdout.write(f"  {report.summary()}")
-            self.stdout.write(self.style.SUCCESS(
-                f"demo: {summary.organizations} organizations, {summary.producers} producers, {summary.plots} plots "
-                f"({summary.point_plots} surveyed as points, {summary.with_history} with an earlier survey, "
-                f"{summary.overlapping_pairs} overlapping a neighbour, {summary.across_protected_edge} across a "
-                f"protected-area edge)"))
-            self.stdout.write(self.style.SUCCESS(nursery_demo.generate(seed=seed, scale=scale).line()))
-            self.stdout.write(self.style.SUCCESS(traceability_demo.generate(seed=seed).line()))
-            loss = raster_demo.generate(seed=seed, folder=Path(settings.CHACRA_DEMO_DATA_DIR))
-            self.stdout.write(self.style.SUCCESS(loss.line()))
+                summary = demo.generate(seed=seed, shared=shared, scale=scale, progress=progress)
+                bar.close()
+                for report in summary.reference:
+                    self.stdout.write(f"  {report.summary()}")
+                self.stdout.write(self.style.SUCCESS(
+                    f"demo: {summary.organizations} organizations, {summary.producers} producers, {summary.plots} plots "
+                    f"({summary.point_plots} surveyed as points, {summary.with_history} with an earlier survey, "
+                    f"{summary.overlapping_pairs} overlapping a neighbour, {summary.across_protected_edge} across a "
+                    f"protected-area edge)"))
+                self.stdout.write(self.style.SUCCESS(nursery_demo.generate(seed=seed, scale=scale).line()))
+                self.stdout.write(self.style.SUCCESS(traceability_demo.generate(seed=seed).line()))
+                loss = raster_demo.generate(seed=seed, folder=Path(settings.CHACRA_DEMO_DATA_DIR))
+                self.stdout.write(self.style.SUCCESS(loss.line()))
         lines = self._users()
         if tokens_file:
             tokens_file.write_text("".join(f"{role} {key}\n" for role, key in lines))
