@@ -60,12 +60,15 @@ AREAS_SQL = """
 WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
                      ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
 rows AS (
-    SELECT ST_AsMVTGeom(ST_Transform(pc.geom, 3857), tile.env, {extent}, {buffer}, true) AS geom,
+    -- The area's pieces in this tile, clipped and quantised, then united: no seams
+    -- where ST_Subdivide cut it.
+    SELECT ST_Union(ST_AsMVTGeom(ST_Transform(pc.geom, 3857), tile.env, {extent}, {buffer}, true)) AS geom,
            a.id, a.name, a.category, a.official_code, a.edition
     FROM plots_protectedareapiece pc
     CROSS JOIN tile
     JOIN plots_protectedarea a ON a.id = pc.area_id
     WHERE pc.geom && tile.box4326
+    GROUP BY a.id, a.name, a.category, a.official_code, a.edition
 )
 SELECT ST_AsMVT(rows.*, 'protected-areas', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
 """
@@ -113,7 +116,7 @@ LAYERS: dict[str, TileLayer] = {layer.id: layer for layer in (
                "protected": "latest protected-area verdict", "deforestation": "latest deforestation verdict",
                "double_claim": "latest double-claim verdict"}, minzoom=6, maxzoom=18, role_scoped=True,
               cache_seconds=60, extent_of=("plots_plot", "boundary")),
-    TileLayer("protected-areas", "Protected areas and buffer zones (subdivided pieces).", AREAS_SQL,
+    TileLayer("protected-areas", "Protected areas and buffer zones.", AREAS_SQL,
               {"id": "protected area id", "name": "name", "category": "category", "official_code": "code",
                "edition": "edition"}, extent_of=("plots_protectedarea", "geom")),
     TileLayer("districts", "INEI districts of the most complete loaded edition.", DISTRICTS_SQL,
