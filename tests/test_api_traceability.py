@@ -50,6 +50,17 @@ def test_it_lists_only_shipped_lots_to_a_buyer(buyer_x, owner, technician):
     assert len(technician.client.get("/api/v1/lots").json()["lots"]) == 3
 
 
+def test_lots_filter_by_the_plot_that_delivered(buyer_x, owner, shipped, make_plot, org_a):
+    first = shipped["plots"][0].code
+    assert [lot["code"] for lot in owner.client.get(f"/api/v1/lots?plot={first}").json()["lots"]] == [
+        "conf-1", "exp-1", "kept"]
+    # Still within what the role may see; a plot that delivered nothing gives nothing.
+    assert [lot["code"] for lot in buyer_x.client.get(f"/api/v1/lots?plot={first}").json()["lots"]] == [
+        "conf-1", "exp-1"]
+    idle = make_plot(producer=shipped["plots"][0].producer, geometry_value=square(-76.3, -8.2))
+    assert owner.client.get(f"/api/v1/lots?plot={idle.code}").json()["lots"] == []
+
+
 def test_it_refuses_investors_everywhere(investor, shipped):
     for path in ("/api/v1/lots", "/api/v1/lots/exp-1", "/api/v1/lots/exp-1/origin",
                  "/api/v1/lots/exp-1/mass-balance", "/api/v1/lots/exp-1/eudr.geojson"):
