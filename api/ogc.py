@@ -27,19 +27,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.gis.db.models import Extent
-from django.db.models import CharField, F, Q, QuerySet, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import F, Q, QuerySet
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from api.geojson import FeatureText, JSONBuildObject, geometry_json
+from api.views import areas
 from api.params import parse_bbox, parse_moment, reject_unknown
 from plots import selectors
 from plots.errors import Forbidden, NotFound, ValidationFailed
-from plots.models import AdminArea, Plot, ProtectedArea
+from plots.models import AdminArea
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -84,24 +83,8 @@ def _area_rows(user) -> QuerySet:
     return selectors.protected_area_list()
 
 
-def _area_features(qs: QuerySet) -> QuerySet:
-    props = JSONBuildObject(name=F("name"), category=F("category"), official_code=F("official_code"),
-                            source=F("source"), edition=F("edition"), synthetic=F("synthetic"))
-    return qs.annotate(feature=FeatureText(Cast("id", CharField()), geometry_json("geom"), props))
-
-
 def _district_rows(user) -> QuerySet:
     return selectors.admin_area_list(level=AdminArea.Level.DISTRICT)
-
-
-def _district_id():
-    return Concat("ubigeo", Value("-"), Cast("edition", CharField()))
-
-
-def _district_features(qs: QuerySet) -> QuerySet:
-    props = JSONBuildObject(ubigeo=F("ubigeo"), name=F("name"), edition=F("edition"),
-                            province=F("parent__ubigeo"), synthetic=F("synthetic"))
-    return qs.annotate(feature=FeatureText(_district_id(), geometry_json("geom"), props))
 
 
 def _district_fid(qs: QuerySet, fid: str) -> QuerySet:
@@ -122,13 +105,13 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
     Collection(
         id="protected-areas", title="Protected areas",
         description="Protected areas and buffer zones (SERNANP, WDPA …), by edition.",
-        rows=_area_rows, features=_area_features,
+        rows=_area_rows, features=areas.protected_area_features,
         fid=lambda qs, fid: qs.filter(id=int(fid)) if fid.isdigit() else qs.none(),
         bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
     Collection(
         id="districts", title="Districts",
         description="INEI districts (UBIGEO) of every loaded edition; feature id UBIGEO-edition.",
-        rows=_district_rows, features=_district_features, fid=_district_fid,
+        rows=_district_rows, features=areas.admin_area_features, fid=_district_fid,
         bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
 )}
 
@@ -428,11 +411,9 @@ def _nursery_rows(user) -> QuerySet:
 
 
 def _nursery_features(qs: QuerySet) -> QuerySet:
-    props = JSONBuildObject(code=F("code"), name=F("name"), kind=F("kind"),
-                            operator_organization=F("operator_organization__code"), district=F("district__ubigeo"),
-                            capacity_plants=F("capacity_plants"), established_on=F("established_on"),
-                            closed_on=F("closed_on"))
-    return qs.annotate(feature=FeatureText(F("code"), geometry_json("location", polygon=False), props))
+    from api.views.nurseries import nursery_features
+
+    return nursery_features(qs)
 
 
 register(Collection(
@@ -444,14 +425,9 @@ register(Collection(
 
 def _concentration_grid(request) -> list[dict]:
     """The concentration grid with its defaults (fine-flavour hectares by H3 resolution 7)."""
-    from django.core.cache import cache
+    from api.views.concentration import cached_result
 
-    from plots import concentration
-
-    doc = cache.get("chacra:ogc:concentration")
-    if doc is None:
-        doc = concentration.to_geojson(concentration.concentration())
-        cache.set("chacra:ogc:concentration", doc, 300)
+    doc = cached_result({})
     return [{"type": "Feature", "id": f["id"], "geometry": f["geometry"], "properties": f["properties"]}
             for f in doc["features"]]
 

@@ -300,17 +300,11 @@ class TileJSONView(APIView):
 
 
 def _concentration_features(request) -> list[dict]:
-    """The concentration grid for the tile's query parameters, computed once per
-    parameter set and kept five minutes (a map asks for many tiles of one grid)."""
-    from django.core.cache import cache
+    """The concentration grid for the tile's query parameters (computed once per
+    parameter set for a few minutes: api.views.concentration.cached_result)."""
+    from api.views.concentration import cached_result
 
-    from api.views.concentration import PARAMS, _result
-
-    key = "chacra:concentration:" + "&".join(f"{k}={request.GET[k]}" for k in sorted(request.GET) if k in PARAMS)
-    doc = cache.get(key)
-    if doc is None:
-        doc = _result(request.GET)
-        cache.set(key, doc, 300)
+    doc = cached_result(request.GET)
     metric = doc["metric"]
     out = []
     for f in doc["features"]:

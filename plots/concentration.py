@@ -107,7 +107,7 @@ def levels_of(grid: str) -> list[str]:
 
 # ------------------------------------------------------------------------------ SQL
 
-def _production_expr() -> str:
+def production_sql() -> str:
     """SQL for the yield (kg/ha) of a plot from its planting year; unknown year: mature."""
     steps = yield_by_age()
     this_year = date.today().year
@@ -163,7 +163,7 @@ VALUE_NAMES = ("producers", "plots", "hectares", "grafted_ha", "fine_flavour_ha"
                "flagged_plots")
 
 
-def _filters(organization: str | None, clone: str | None, planting_year: str | None,
+def filters_sql(organization: str | None, clone: str | None, planting_year: str | None,
              region: str | None) -> tuple[str, list, dict]:
     from plots.selectors import region_prefix
 
@@ -234,13 +234,13 @@ def concentration(*, metric: str = "fine_flavour_ha", grid: str = "h3:7", k: int
         raise ValidationFailed(f"k may not be below the configured minimum of {settings.CHACRA_PRIVACY_K} "
                                "producers per area", field="k")
     levels = levels_of(grid)
-    where, params, shown = _filters(organization, clone, planting_year, region)
+    where, params, shown = filters_sql(organization, clone, planting_year, region)
     if levels[0].startswith("h3:"):
         h3cells.refresh()
         where += " AND p.h3_cell IS NOT NULL"
     else:
         where += " AND d.ubigeo IS NOT NULL"
-    base = BASE.format(production=_production_expr(), where=where)
+    base = BASE.format(production=production_sql(), where=where)
     first = levels[0]
     rows = _run(f"""{base}
         SELECT {_key_expr(first)} AS key, {AGGREGATES},
@@ -319,25 +319,26 @@ def _h3_geometry(cells: list[str]) -> dict:
     return h3.h3shape_to_geo(shape)
 
 
-def _admin_geometries(keys: dict[str, list[str]], level_of: dict[str, str]) -> dict[str, dict]:
-    """GeoJSON geometry per output key: the (union of the) districts' outlines, simplified
-    to ~100 m for a choropleth, newest complete edition."""
+def _admin_geometries(keys: dict[str, list[str]]) -> dict[str, dict]:
+    """GeoJSON geometry per output key: the union of its districts' outlines (of its
+    merged members' districts when merged), simplified to ~100 m for a choropleth,
+    each district from the newest edition that has it (a plot's district may come
+    from a newer partial edition). One query for every area."""
     import json
 
-    out = {}
+    pairs = [(key, prefix) for key, members in keys.items() for prefix in (members or [key])]
+    if not pairs:
+        return {}
     with connection.cursor() as cur:
-        for key, members in keys.items():
-            prefixes = members or [key]
-            cur.execute("""
-                WITH edition AS (SELECT edition FROM plots_adminarea WHERE level = 'district'
-                                 GROUP BY edition ORDER BY count(*) DESC, edition DESC LIMIT 1)
-                SELECT ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Union(a.geom), 0.001), 6)
-                FROM plots_adminarea a
-                WHERE a.level = 'district' AND a.edition = (SELECT edition FROM edition)
-                  AND left(a.ubigeo, %s) = ANY(%s)""", [len(prefixes[0]), prefixes])
-            row = cur.fetchone()
-            out[key] = json.loads(row[0]) if row and row[0] else None
-    return out
+        cur.execute("""
+            WITH district AS (SELECT DISTINCT ON (ubigeo) ubigeo, geom FROM plots_adminarea
+                              WHERE level = 'district' ORDER BY ubigeo, edition DESC),
+            wanted AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS w(key, prefix))
+            SELECT w.key, ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Union(a.geom), 0.001), 6)
+            FROM wanted w
+            JOIN district a ON left(a.ubigeo, length(w.prefix)) = w.prefix
+            GROUP BY w.key""", [[k for k, _ in pairs], [p for _, p in pairs]])
+        return {key: json.loads(geojson) if geojson else None for key, geojson in cur.fetchall()}
 
 
 def _admin_names(keys: list[str]) -> dict[str, str]:
@@ -354,7 +355,7 @@ def to_geojson(result: Concentration) -> dict:
     values = [a.values[result.metric] for a in result.areas]
     breaks = class_breaks(values)
     if result.areas and not result.areas[0].level.startswith("h3:"):
-        geoms = _admin_geometries({a.key: a.members for a in result.areas}, {})
+        geoms = _admin_geometries({a.key: a.members for a in result.areas})
         names = _admin_names([a.key for a in result.areas])
     else:
         geoms = {a.key: _h3_geometry(a.members or [a.key]) for a in result.areas}

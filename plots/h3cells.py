@@ -37,8 +37,8 @@ def refresh(plot_ids: list[int] | None = None, *, batch: int = 50_000) -> int:
             if plot_ids is not None:
                 where += " AND id = ANY(%s)"
                 params.append(list(plot_ids))
-            cur.execute(f"SELECT id, ST_X(pt), ST_Y(pt) FROM (SELECT id, COALESCE(ST_PointOnSurface(boundary), "
-                        f"location) AS pt FROM plots_plot WHERE {where} ORDER BY id LIMIT {batch}) s", params)
+            cur.execute("SELECT id, ST_X(pt), ST_Y(pt) FROM (SELECT id, COALESCE(ST_PointOnSurface(boundary), "
+                        f"location) AS pt FROM plots_plot WHERE {where} ORDER BY id LIMIT %s) s", params + [batch])
             rows = cur.fetchall()
             if not rows:
                 return done

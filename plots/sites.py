@@ -28,7 +28,7 @@ from django.db import connection
 from pyproj import Geod
 
 from plots import h3cells
-from plots.concentration import BASE, _filters, _production_expr
+from plots.concentration import BASE, filters_sql, production_sql
 from plots.errors import ValidationFailed
 
 GEOD = Geod(ellps="WGS84")
@@ -49,8 +49,8 @@ class Suggestion:
 
 def _demand(resolution: int, organization: str | None) -> list[tuple[str, float, float, float, int]]:
     h3cells.refresh()
-    where, params, _ = _filters(organization, None, None, None)
-    sql = BASE.format(production=_production_expr(), where=where + " AND p.h3_cell IS NOT NULL") + f"""
+    where, params, _ = filters_sql(organization, None, None, None)
+    sql = BASE.format(production=production_sql(), where=where + " AND p.h3_cell IS NOT NULL") + f"""
         SELECT chacra_h3_parent(b.h3_cell, {int(resolution)}) AS cell, sum(b.production_kg),
                count(DISTINCT b.producer_id)
         FROM b GROUP BY 1 HAVING sum(b.production_kg) > 0 ORDER BY 1"""

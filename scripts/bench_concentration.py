@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from plots import concentration
 
-    floor_sql = (concentration.BASE.format(production=concentration._production_expr(),
+    floor_sql = (concentration.BASE.format(production=concentration.production_sql(),
                                            where=" AND p.h3_cell IS NOT NULL")
                  + f" SELECT chacra_h3_parent(b.h3_cell, {args.res}) AS key, {concentration.AGGREGATES} "
                    "FROM b GROUP BY 1")

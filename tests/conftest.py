@@ -194,3 +194,13 @@ def _demo_files_elsewhere(settings, tmp_path_factory):
     """The demo writes raster tiles; in tests they go to a temporary folder, never to
     the checkout's .demo-data/ that a running demo's catalog points at."""
     settings.CHACRA_DEMO_DATA_DIR = tmp_path_factory.mktemp("demo-data")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached aggregates (the concentration grid behind tiles and OGC) never outlive a test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

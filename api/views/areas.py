@@ -15,13 +15,33 @@ from plots import selectors
 from plots.models import AdminArea, ProtectedArea
 
 
-def _paged_collection(request, qs, feature_id, properties: JSONBuildObject):
+def with_features(qs, feature_id, properties: JSONBuildObject, geom: str = "geom"):
+    """``qs`` annotated with ``feature``: each row as GeoJSON Feature text (api.geojson)."""
+    return qs.annotate(feature=FeatureText(F(feature_id) if isinstance(feature_id, str) else feature_id,
+                                           geometry_json(geom), properties))
+
+
+def protected_area_features(qs):
+    return with_features(qs, "id", JSONBuildObject(
+        name=F("name"), category=F("category"), official_code=F("official_code"), source=F("source"),
+        edition=F("edition"), synthetic=F("synthetic")))
+
+
+def admin_area_features(qs):
+    # The feature id joins UBIGEO and edition: a district keeps its UBIGEO across
+    # editions, and ids must be unique in a collection.
+    return with_features(qs, Concat("ubigeo", Value("-"), Cast("edition", CharField())), JSONBuildObject(
+        ubigeo=F("ubigeo"), name=F("name"), level=F("level"), edition=F("edition"), parent=F("parent__ubigeo"),
+        synthetic=F("synthetic"), source=F("source")))
+
+
+def paged_collection(request, qs):
+    """A keyset-paged FeatureCollection of ``qs`` (annotated by with_features)."""
     limit = parse_limit(request.query_params.get("limit"),
                         default=min(settings.CHACRA_PAGE_SIZE, settings.CHACRA_MAX_PAGE_SIZE),
                         maximum=settings.CHACRA_MAX_PAGE_SIZE)
     after = decode_cursor(request.query_params.get("cursor"))
-    qs = qs.filter(id__gt=after).annotate(feature=FeatureText(
-        F(feature_id) if isinstance(feature_id, str) else feature_id, geometry_json("geom"), properties))
+    qs = qs.filter(id__gt=after)
     rows = list(qs.order_by("id").values_list("id", "feature")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -54,11 +74,7 @@ class AdminAreaListView(APIView):
         qs = selectors.admin_area_list(level=parse_choice(p.get("level"), "level", AdminArea.Level.choices),
                                        edition=int(edition) if edition else None, parent=p.get("parent"),
                                        bbox=parse_bbox(p.get("bbox")))
-        props = JSONBuildObject(ubigeo=F("ubigeo"), name=F("name"), level=F("level"), edition=F("edition"),
-                           parent=F("parent__ubigeo"), synthetic=F("synthetic"), source=F("source"))
-        # The feature id joins UBIGEO and edition: a district keeps its UBIGEO across
-        # editions, and ids must be unique in a collection.
-        return _paged_collection(request, qs, Concat("ubigeo", Value("-"), Cast("edition", CharField())), props)
+        return paged_collection(request, admin_area_features(qs))
 
 
 class ProtectedAreaListView(APIView):
@@ -74,6 +90,4 @@ class ProtectedAreaListView(APIView):
         qs = selectors.protected_area_list(
             category=parse_choice(p.get("category"), "category", ProtectedArea.Category.choices),
             bbox=parse_bbox(p.get("bbox")))
-        props = JSONBuildObject(name=F("name"), category=F("category"), official_code=F("official_code"),
-                           source=F("source"), edition=F("edition"), synthetic=F("synthetic"))
-        return _paged_collection(request, qs, "id", props)
+        return paged_collection(request, protected_area_features(qs))

@@ -36,6 +36,19 @@ def _int(value, name, default):
         raise ValidationFailed(f"{name} must be a whole number (got {value!r})", field=name) from None
 
 
+def cached_result(params) -> dict:
+    """_result, kept five minutes per parameter set: a map asks for many tiles of one
+    grid, and the OGC collection pages through the same one."""
+    from django.core.cache import cache
+
+    key = "chacra:concentration:" + "&".join(f"{k}={params[k]}" for k in sorted(params) if k in PARAMS)
+    doc = cache.get(key)
+    if doc is None:
+        doc = _result(params)
+        cache.set(key, doc, 300)
+    return doc
+
+
 def _result(params) -> dict:
     reject_unknown(params, PARAMS)
     result = concentration.concentration(

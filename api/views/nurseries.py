@@ -40,13 +40,13 @@ class Pagination(LimitOffsetPagination):
     max_limit = 1000
 
 
-def _nursery_features(qs):
+def nursery_features(qs):
+    """``qs`` annotated with ``feature``: each nursery as GeoJSON Feature text (a point)."""
     props = JSONBuildObject(
         code=F("code"), name=F("name"), kind=F("kind"), operator_organization=F("operator_organization__code"),
         operator_producer=F("operator_producer__code"), district=F("district__ubigeo"),
         capacity_plants=F("capacity_plants"), established_on=F("established_on"), closed_on=F("closed_on"))
-    return qs.annotate(f=FeatureText(F("code"), geometry_json("location", polygon=False), props)).values_list(
-        "f", flat=True)
+    return qs.annotate(feature=FeatureText(F("code"), geometry_json("location", polygon=False), props))
 
 
 class NurseryListView(APIView):
@@ -60,7 +60,7 @@ class NurseryListView(APIView):
         qs = selectors.nursery_list(user=request.user, kind=parse_choice(params.get("kind"), "kind",
                                                                             Nursery.Kind.choices),
                                     district=params.get("district"), region=params.get("region"))
-        features = list(_nursery_features(qs))
+        features = list(nursery_features(qs).values_list("feature", flat=True))
         return geojson_response(feature_collection(features, extra={"numberReturned": len(features)}))
 
 
@@ -70,7 +70,7 @@ class NurseryDetailView(APIView):
     def get(self, request, code: str):
         reject_unknown(request.query_params, set())
         nursery = selectors.nursery_get(user=request.user, code=code)
-        feature = json.loads(_nursery_features(Nursery.objects.filter(pk=nursery.pk)).get())
+        feature = json.loads(nursery_features(Nursery.objects.filter(pk=nursery.pk)).values_list("feature", flat=True).get())
         output = selectors.nursery_output([nursery])[nursery.id]
         feature["properties"]["output"] = dataclasses.asdict(output)
         return geojson_response(json.dumps(feature, separators=(",", ":")))

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from api.geojson import JSONBuildObject
 from api.params import parse_bbox, parse_choice, reject_unknown
-from api.views.areas import _paged_collection
+from api.views.areas import paged_collection, with_features
 from plots import roles
 from plots.models import RasterTile
 
@@ -46,4 +46,4 @@ class RasterListView(APIView):
         # Where the files live on the servers is operational detail, not for every client.
         props["path"] = F("path") if roles.is_staff_role(request.user) else Value(None)
         # The shared GeoJSON pager renders the column named ``geom``: the footprint here.
-        return _paged_collection(request, qs.annotate(geom=F("footprint")), "id", JSONBuildObject(**props))
+        return paged_collection(request, with_features(qs, "id", JSONBuildObject(**props), geom="footprint"))
