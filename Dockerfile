@@ -31,4 +31,4 @@ EXPOSE 8000
 # Every start: apply migrations, load the demo data (a no-op once loaded; prints the
 # demo tokens each time), then run the given command, by default gunicorn.
 ENTRYPOINT ["/bin/sh", "-c", "chacra migrate --noinput && chacra demo-data --tokens-file /app/.demo-tokens && exec \"$@\"", "chacra-entrypoint"]
-CMD ["gunicorn", "chacra.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--access-logfile", "-", "--timeout", "120"]
+CMD ["gunicorn", "-c", "chacra/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -4,20 +4,21 @@
                "message": "invalid polygon: the boundary crosses itself near …",
                "details": [{"field": "geometry", "message": "…"}]}}
 
-Domain errors carry their status; DRF and Django errors are mapped here; anything
-unexpected is logged with its traceback and answered with a plain 500 that
-reveals nothing.
+Domain errors carry their status; DRF and Django errors are mapped here; a lost
+database answers 503 with Retry-After; anything unexpected is logged with its
+traceback and answered with a plain 500 that reveals nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 
@@ -71,9 +72,32 @@ def client_input_error(exc) -> JsonResponse | None:
     return None
 
 
+def database_unavailable(exc) -> JsonResponse | None:
+    """503 with Retry-After when the database cannot be reached or dropped the
+    connection (OperationalError: refused, restarting, terminated; InterfaceError:
+    the connection is already closed). Deadlocks and serialization failures are
+    OperationalErrors too, and "try again shortly" is the right answer to them."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
+    log.error("database unavailable: %s", (str(exc).strip().splitlines() or [type(exc).__name__])[0])
+    return error_response(503, "database_unavailable", "the database is unavailable; try again shortly",
+                          headers={"Retry-After": str(settings.CHACRA_RETRY_AFTER_SECONDS)})
+
+
+def _roll_back() -> None:
+    """Roll the request's transaction (ATOMIC_REQUESTS) back, as DRF's own handler
+    does: an error answered after a write leaves nothing behind."""
+    # Imported here: rest_framework.views imports the authentication classes, and
+    # chacra.signin imports this module.
+    from rest_framework.views import set_rollback
+
+    set_rollback()
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER."""
-    known = client_input_error(exc)
+    _roll_back()
+    known = client_input_error(exc) or database_unavailable(exc)
     if known is not None:
         return known
     if isinstance(exc, DomainError):
@@ -116,4 +140,9 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    # Called inside Django's except block: a database lost while a middleware used
+    # it (the session, the sign-in lockout) still answers 503, not 500.
+    lost = database_unavailable(sys.exc_info()[1])
+    if lost is not None:
+        return lost
     return error_response(500, "internal_error", "an internal error occurred; it has been logged")

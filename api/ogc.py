@@ -35,7 +35,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from api.views import areas
-from api.params import parse_bbox, parse_moment, reject_unknown
+from api.params import parse_bbox, parse_int, parse_limit, parse_moment, reject_unknown, safe_id
 from plots import selectors
 from plots.errors import Forbidden, NotFound, ValidationFailed
 from plots.models import AdminArea
@@ -89,9 +89,11 @@ def _district_rows(user) -> QuerySet:
 
 def _district_fid(qs: QuerySet, fid: str) -> QuerySet:
     ubigeo, _, edition = fid.partition("-")
-    if not edition.isdigit():
+    year = safe_id(edition)
+    # edition is an integer column: a year past its range matches nothing (not a 500).
+    if year is None or year > 2**31 - 1:
         return qs.none()
-    return qs.filter(ubigeo=ubigeo, edition=int(edition))
+    return qs.filter(ubigeo=ubigeo, edition=year)
 
 
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
@@ -106,7 +108,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
         id="protected-areas", title="Protected areas",
         description="Protected areas and buffer zones (SERNANP, WDPA …), by edition.",
         rows=_area_rows, features=areas.protected_area_features,
-        fid=lambda qs, fid: qs.filter(id=int(fid)) if fid.isdigit() else qs.none(),
+        fid=lambda qs, fid: qs.filter(id=safe_id(fid)) if safe_id(fid) is not None else qs.none(),
         bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
     Collection(
         id="districts", title="Districts",
@@ -278,27 +280,14 @@ def parse_datetime_interval(value: str | None) -> tuple[datetime | None, datetim
     return lo, hi
 
 
-def _int(value: str | None, name: str, *, default: int, lo: int, hi: int | None = None) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number (got {value!r})", field=name) from None
-    if number < lo or (hi is not None and number > hi):
-        raise ValidationFailed(f"{name} must be between {lo} and {hi}" if hi else f"{name} must be at least {lo}",
-                               field=name)
-    return number
-
-
 class ItemsView(OgcView):
     def get(self, request, collection_id: str):
         collection = _collection(collection_id)
         p = request.GET
         reject_unknown(p, {"f", "bbox", "datetime", "limit", "offset"})
         fmt = _format(request)
-        limit = _int(p.get("limit"), "limit", default=DEFAULT_LIMIT, lo=1, hi=MAX_LIMIT)
-        offset = _int(p.get("offset"), "offset", default=0, lo=0)
+        limit = parse_limit(p.get("limit"), default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
+        offset = parse_int(p.get("offset"), "offset", default=0)
         box = parse_bbox(p.get("bbox"))
         interval = parse_datetime_interval(p.get("datetime"))
         if collection.static is not None:
@@ -427,7 +416,7 @@ def _concentration_grid(request) -> list[dict]:
     """The concentration grid with its defaults (fine-flavour hectares by H3 resolution 7)."""
     from api.views.concentration import cached_result
 
-    doc = cached_result({})
+    doc = cached_result({}, request.user)
     return [{"type": "Feature", "id": f["id"], "geometry": f["geometry"], "properties": f["properties"]}
             for f in doc["features"]]
 
@@ -435,7 +424,8 @@ def _concentration_grid(request) -> list[dict]:
 register(Collection(
     id="concentration", title="Concentration of fine-flavour hectares",
     description="Fine-flavour hectares, producers, hectares, grafted hectares, estimated production, share of "
-    "women-led households and flagged plots per H3 cell (resolution 7). Areas with fewer than k producers are "
-    "merged with their neighbours or suppressed; no plot or producer appears. Other metrics and grids: "
+    "women-led households (and flagged plots, for technicians and admins) per H3 cell (resolution 7). Every "
+    "area is a sum over privacy units of at least k producers; no plot or producer appears. Other metrics and "
+    "grids: "
     "/api/v1/concentration.",
     rows=None, features=None, fid=None, bbox=None, extent_field="", static=_concentration_grid))

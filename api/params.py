@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import date, datetime, time
+from datetime import timezone as dt_timezone
 
 from django.contrib.gis.geos import Polygon
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework.pagination import LimitOffsetPagination
 
 from plots.errors import ValidationFailed
 
@@ -67,21 +69,66 @@ def parse_moment(value: str | None, name: str) -> datetime | None:
         moment = None
     if moment is None:
         raise ValidationFailed(f"{name} must be an ISO 8601 date or date-time (got {value!r})", field=name)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        # The database compares in UTC; year 1 or 9999 with an offset falls off
+        # the calendar there (OverflowError, a 500) unless refused here.
+        moment.astimezone(dt_timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValidationFailed(f"{name} is outside the calendar (got {value!r})", field=name) from None
     return moment
 
 
-def parse_limit(value: str | None, *, default: int, maximum: int) -> int:
+# The largest value any integer parameter may take: PostgreSQL's bigint. A number
+# past it would reach the database and fail there as a 500 (bigint out of range).
+BIGINT_MAX = 2**63 - 1
+
+
+def parse_int(value: str | None, name: str, *, default: int | None = None, minimum: int = 0,
+              maximum: int = BIGINT_MAX) -> int | None:
+    """The one reader of integer parameters: a whole number within [minimum, maximum],
+    else a 400 that names the parameter. ``1.0``, ``1e3`` and ``٣`` are refused too."""
     if value is None or value == "":
         return default
-    try:
-        limit = int(value)
-    except ValueError:
-        raise ValidationFailed(f"limit must be a whole number (got {value!r})", field="limit") from None
-    if not 1 <= limit <= maximum:
-        raise ValidationFailed(f"limit must be between 1 and {maximum}", field="limit")
-    return limit
+    text = value.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    # str.isdigit accepts superscripts (²) that int() refuses; ASCII only, at most
+    # 19 digits so a megabyte of digits is not converted just to be refused.
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise ValidationFailed(f"{name} must be a whole number between {minimum} and {maximum} "
+                               f"(got {value[:40]!r})", field=name)
+    number = int(text)
+    if not minimum <= number <= maximum:
+        raise ValidationFailed(f"{name} must be between {minimum} and {maximum} (got {number})", field=name)
+    return number
+
+
+def safe_id(value: str) -> int | None:
+    """An id taken from a path (a feature id): the integer, or None when it cannot be one."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > BIGINT_MAX:
+        return None
+    return int(value)
+
+
+def parse_limit(value: str | None, *, default: int, maximum: int) -> int:
+    return parse_int(value, "limit", default=default, minimum=1, maximum=maximum)
+
+
+class Pagination(LimitOffsetPagination):
+    """DRF's limit/offset paging, but a bad ``limit`` or ``offset`` is a 400 naming
+    it: DRF silently replaces a bad value by the default, and passes a huge offset
+    to the database (500)."""
+
+    default_limit = 100
+    max_limit = 1000
+
+    def get_limit(self, request) -> int:
+        return parse_limit(request.query_params.get(self.limit_query_param), default=self.default_limit,
+                           maximum=self.max_limit)
+
+    def get_offset(self, request) -> int:
+        return parse_int(request.query_params.get(self.offset_query_param), "offset", default=0)
 
 
 def encode_cursor(last_id: int) -> str:
@@ -96,7 +143,10 @@ def decode_cursor(value: str | None) -> int:
         kind, _, number = text.partition(":")
         if kind != "id":
             raise ValueError
-        return int(number)
+        last_id = safe_id(number)
+        if last_id is None:
+            raise ValueError
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed("cursor is not one this server issued; follow the 'next' link as given",
                                field="cursor") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from plots import geometry, roles
-from plots.models import AreaUnit, Organization, Plot, Producer
+from plots.models import AreaUnit, Plot, Producer
 from plots.models.plots import SurveyMethod
 
 

@@ -24,7 +24,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from plots import roles
-from plots.errors import Forbidden, NotFound, ValidationFailed
+from plots.errors import Forbidden, NotFound
 
 MVT = "application/vnd.mapbox-vector-tile"
 EXTENT, BUFFER = 4096, 64
@@ -142,9 +142,10 @@ def plot_scope(user) -> tuple[str, dict]:
     if role in roles.STAFF_ROLES:
         return "", {}
     if role == roles.Role.COOPERATIVE:
-        org = roles.organization_of(user)
-        if org is not None:
-            return "AND p.organization_id = %(organization_id)s", {"organization_id": org.id}
+        # The profile's organization id is enough for the filter: no query for the organization itself.
+        org_id = getattr(getattr(user, "chacra_profile", None), "organization_id", None)
+        if org_id is not None:
+            return "AND p.organization_id = %(organization_id)s", {"organization_id": org_id}
     raise Forbidden("your role cannot see plot geometries")
 
 
@@ -160,10 +161,12 @@ def render_tile(layer: TileLayer, user, z: int, x: int, y: int) -> bytes:
     sql, params = tile_sql(layer, user)
     with connection.cursor() as cur:
         name = _prepared(cur, sql, sorted(params))
-        if not connection.get_autocommit():
-            cur.execute("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off")
         args = [z, x, y] + [params[k] for k in sorted(params)]
-        cur.execute(f"EXECUTE {name}({', '.join(['%s'] * len(args))})", args)
+        execute = f"EXECUTE {name}({', '.join(['%s'] * len(args))})"
+        if not connection.get_autocommit():
+            # One round trip for the settings and the tile (psycopg2 keeps the last statement's rows).
+            execute = "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off; " + execute
+        cur.execute(execute, args)
         row = cur.fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
 
@@ -195,13 +198,15 @@ def _prepared(cur, sql: str, names: list[str]) -> str:
     return done[key]
 
 
-def _check_zxy(layer: TileLayer, z: int, x: int, y: int) -> None:
-    if not 0 <= z <= MAX_ZOOM:
-        raise ValidationFailed(f"zoom must be between 0 and {MAX_ZOOM} (got {z})", field="z")
-    side = 1 << z
-    if not (0 <= x < side and 0 <= y < side):
-        raise ValidationFailed(f"tile {z}/{x}/{y} does not exist: at zoom {z}, x and y run from 0 to {side - 1}",
-                               field="xy")
+def parse_zxy(z: str, x: str, y: str) -> tuple[int, int, int]:
+    """The tile address from the path: z within 0..MAX_ZOOM, x and y within the zoom's grid."""
+    from api.params import parse_int
+
+    zoom = parse_int(z, "z", minimum=0, maximum=MAX_ZOOM)
+    last = (1 << zoom) - 1
+    col = parse_int(x, "x", minimum=0, maximum=last)
+    row = parse_int(y, "y", minimum=0, maximum=last)
+    return zoom, col, row
 
 
 FEATURES_SQL = """
@@ -247,9 +252,9 @@ def render_features_tile(spec: TileLayer, features: list[dict], z: int, x: int, 
 
 
 class TileView(APIView):
-    def get(self, request, layer: str, z: int, x: int, y: int):
+    def get(self, request, layer: str, z: str, x: str, y: str):
         spec = _layer(layer)
-        _check_zxy(spec, z, x, y)
+        z, x, y = parse_zxy(z, x, y)
         if spec.features is not None:
             from api.params import reject_unknown
 
@@ -304,27 +309,27 @@ def _concentration_features(request) -> list[dict]:
     parameter set for a few minutes: api.views.concentration.cached_result)."""
     from api.views.concentration import cached_result
 
-    doc = cached_result(request.GET)
+    doc = cached_result(request.GET, request.user)
     metric = doc["metric"]
     out = []
     for f in doc["features"]:
         props = f["properties"]
         out.append({"id": f["id"], "geometry": f["geometry"], "properties": {
-            "level": props["level"], "merged": bool(props["merged_from"]), "metric": metric,
+            "level": props["level"], "metric": metric,
             "value": props[metric], "class": props["class"], "producers": props["producers"],
             "hectares": props["hectares"], "fine_flavour_ha": props["fine_flavour_ha"]}})
     return out
 
 
 register(TileLayer(
-    "concentration", "The investors' concentration grid (H3 cells, or admin areas), areas below the privacy "
-    "threshold merged or suppressed; parameters as /api/v1/concentration (metric, grid, k, organization, clone, "
-    "planting_year, region).", "", {"id": "area id", "level": "grid level", "merged": "merged small areas",
+    "concentration", "The investors' concentration grid (H3 cells, or admin areas), every area a sum over privacy "
+    "units of at least k producers; parameters as /api/v1/concentration (metric, grid, region; k, organization, "
+    "clone, planting_year for technicians and admins).", "", {"id": "area id", "level": "grid level",
                                     "metric": "metric", "value": "the metric's value", "class": "class (0–4)",
                                     "producers": "producers", "hectares": "hectares",
                                     "fine_flavour_ha": "fine-flavour hectares"},
     minzoom=4, maxzoom=14, cache_seconds=300, extent_of=("plots_plot", "boundary"),
     features=_concentration_features,
     params=("metric", "grid", "k", "organization", "clone", "planting_year", "region"),
-    fields_sql=(("level", "text"), ("merged", "boolean"), ("metric", "text"), ("value", "float8"),
+    fields_sql=(("level", "text"), ("metric", "text"), ("value", "float8"),
                 ("class", "int"), ("producers", "int"), ("hectares", "float8"), ("fine_flavour_ha", "float8"))))

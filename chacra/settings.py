@@ -82,6 +82,9 @@ TEMPLATES = [
 DATABASES = {"default": env_database("DATABASE_URL", pgcluster.cluster().database_url)}
 # Each request is one transaction: a request that fails after a write leaves nothing.
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# The test database's name (default test_<name>); set it to run two test sessions side by side.
+if os.environ.get("CHACRA_TEST_DATABASE"):
+    DATABASES["default"]["TEST"] = {"NAME": env_str("CHACRA_TEST_DATABASE", "")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -156,6 +159,15 @@ CHACRA_MAX_PAGE_SIZE = env_int("CHACRA_MAX_PAGE_SIZE", 10_000, minimum=1, maximu
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CHACRA_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1024)
 # Largest file accepted by POST /api/v1/imports (the importers have their own limits).
 CHACRA_MAX_IMPORT_BYTES = env_int("CHACRA_MAX_IMPORT_BYTES", 50 * 1024 * 1024, minimum=1024)
+# Uploads are inflated and parsed under these bounds (plots.importers.safety): a KML
+# (plain or in a KMZ) — GDAL's KML reader holds ~15x the file in memory —, any one
+# zip entry, and a whole archive. Measured: a 31 MB KML peaks at 450 MB.
+CHACRA_IMPORT_MAX_KML_BYTES = env_int("CHACRA_IMPORT_MAX_KML_BYTES", 32 * 1024 * 1024, minimum=1024)
+CHACRA_IMPORT_MAX_ENTRY_BYTES = env_int("CHACRA_IMPORT_MAX_ENTRY_BYTES", 256 * 1024 * 1024, minimum=1024)
+CHACRA_IMPORT_MAX_UNZIPPED_BYTES = env_int("CHACRA_IMPORT_MAX_UNZIPPED_BYTES", 512 * 1024 * 1024, minimum=1024)
+# The longest one statement of an import may run (SET LOCAL statement_timeout), so a
+# hostile or enormous file cannot hold a transaction open for ever; seconds.
+CHACRA_IMPORT_STATEMENT_TIMEOUT_S = env_float("CHACRA_IMPORT_STATEMENT_TIMEOUT_S", 300.0, minimum=0.1)
 # Where the real public layers live (see ../shared/data/README.md); optional.
 CHACRA_SHARED_DATA = Path(env_str("CHACRA_SHARED_DATA", str(BASE_DIR.parent / "shared" / "data")))
 # Files the demo writes for itself (its synthetic forest-loss tiles); the catalog points here.
@@ -191,3 +203,51 @@ if not DEBUG:
 # 12 ships GDAL 3.6; Chacra only ever builds SpatialReference from integer EPSG
 # codes (plots.geometry), never from user-supplied WKT or URLs.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+
+# ------------------------------------------------------------------ security, headers, sign-in throttling
+# (one block: the answers for a lost database, the browser headers, django-axes)
+from datetime import timedelta  # noqa: E402
+
+MIDDLEWARE = ["chacra.middleware.DatabaseUnavailableMiddleware", "chacra.middleware.SecurityHeadersMiddleware",
+              *MIDDLEWARE, "axes.middleware.AxesMiddleware"]
+INSTALLED_APPS += ["axes"]
+# AxesStandaloneBackend first: it refuses a locked-out user name before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "chacra.signin.LockoutTokenAuthentication", "rest_framework.authentication.SessionAuthentication"]
+# Paged lists are documented as the envelope they answer (api.schema.AutoSchema).
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "api.schema.AutoSchema"
+
+# Failed sign-ins from one address for one user name before both are locked out,
+# and for how long; the right password is refused too while locked.
+AXES_FAILURE_LIMIT = env_int("CHACRA_SIGNIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("CHACRA_SIGNIN_COOLOFF_MINUTES", 15, minimum=1, maximum=7 * 24 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chacra.signin.lockout_response"
+# Behind a reverse proxy, CHACRA_TRUSTED_PROXIES says how many append to
+# X-Forwarded-For; the lockout counts per client address found there (0 = REMOTE_ADDR).
+CHACRA_TRUSTED_PROXIES = env_int("CHACRA_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+AXES_CLIENT_IP_CALLABLE = "chacra.signin.client_address"
+AXES_VERBOSE = False
+
+# Seconds a client is told to wait (Retry-After) when the database is unavailable.
+CHACRA_RETRY_AFTER_SECONDS = env_int("CHACRA_RETRY_AFTER_SECONDS", 5, minimum=1, maximum=3600)
+
+# Content-Security-Policy of every HTML page: scripts and styles from our own files
+# only (no inline code). MapLibre starts its workers from blob: URLs and draws
+# sprites and the icon from data:/blob: images; Swagger UI's logos are data: images.
+CHACRA_CSP = "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:",
+    "worker-src 'self' blob:", "child-src blob:", "connect-src 'self'", "font-src 'self'",
+    "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+])
+# Everything else (JSON, GeoJSON, tiles, files) runs nothing if a browser renders it.
+CHACRA_CSP_NON_HTML = "default-src 'none'; frame-ancestors 'none'"
+# No page uses the camera, microphone, location or payments.
+CHACRA_PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"

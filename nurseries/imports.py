@@ -15,6 +15,8 @@ DD/MM/YYYY. A lot's parents are written ``LOT-A:300;LOT-B:60`` (lot code : units
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -22,13 +24,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from nurseries import services
-from nurseries.models import Clone, Dispatch, Grafting, MaterialLot, Nursery
+from nurseries.models import Clone, Dispatch, Grafting, MaterialLot
 from plots import geometry, roles
 from plots.errors import DomainError, Forbidden, ValidationFailed
-from plots.models import Plot
+from plots.imports import (RACE_REASON, code_in_use, file_digest, import_guard, public_reason, timed_out,
+                           timeout_reason)
 
 SHEETS = ("lots", "dispatches", "graftings")
 MAX_ROWS = 200_000
@@ -157,12 +160,26 @@ class Row:
             raise ValidationFailed(f"{name} must be a number of hectares (got {value!r})") from None
 
 
-def _lookup(model, code: str, what: str):
+def _lookup(kind: str, code: str, what: str, actor):
+    """The record of ``kind`` (plot, lot, nursery, clone) with ``code`` among those the
+    actor reads: another organization's record is refused in the words of a missing one."""
     if not code:
         return None
-    found = model.objects.filter(code=code).first()
+    records = Clone.objects.all() if kind == "clone" else services.readable(actor, kind)
+    found = records.filter(code=code).first()
     if found is None:
-        raise ValidationFailed(f"{what} {code!r} is not registered")
+        raise services.unknown_code(what, code)
+    return found
+
+
+def _existing(model, code: str, what: str, actor, readable: dict):
+    """The record a row upserts: one the actor reads, or None for a new code. A code
+    held by a record the actor cannot read is refused without saying whose it is."""
+    if actor is None or roles.is_staff_role(actor):  # they read every record
+        return model.objects.filter(code=code).first()
+    found = model.objects.filter(code=code, **readable).first()
+    if found is None and model.objects.filter(code=code).exists():
+        raise code_in_use(what, code)
     return found
 
 
@@ -174,13 +191,13 @@ def _kind(value: str) -> str:
     return kind
 
 
-def _parents(value: str) -> list[tuple[MaterialLot, int]]:
+def _parents(value: str, actor) -> list[tuple[MaterialLot, int]]:
     out = []
     for part in filter(None, (p.strip() for p in value.split(";"))):
         code, _, units = part.rpartition(":")
         if not code or not units.strip().isdigit():
             raise ValidationFailed(f"parents must be written LOT:units;LOT:units (got {part!r})")
-        out.append((_lookup(MaterialLot, code.strip(), "parent lot"), int(units)))
+        out.append((_lookup("lot", code.strip(), "parent lot", actor), int(units)))
     return out
 
 
@@ -195,12 +212,12 @@ def _lot_row(row: Row, actor) -> tuple[str, str]:
     code = row.text("code", required=True)
     values = {
         "kind": _kind(row.text("kind", required=True)), "species": row.text("species") or "Theobroma cacao",
-        "clone": _lookup(Clone, row.text("clone"), "clone"), "quantity": row.integer("quantity"),
-        "produced_on": row.day("produced_on"), "nursery": _lookup(Nursery, row.text("nursery"), "nursery"),
-        "source_plot": _lookup(Plot, row.text("source_plot"), "plot"), "notes": row.text("notes"),
+        "clone": _lookup("clone", row.text("clone"), "clone", actor), "quantity": row.integer("quantity"),
+        "produced_on": row.day("produced_on"), "nursery": _lookup("nursery", row.text("nursery"), "nursery", actor),
+        "source_plot": _lookup("plot", row.text("source_plot"), "plot", actor), "notes": row.text("notes"),
     }
-    parents = _parents(row.text("parents"))
-    lot = MaterialLot.objects.filter(code=code).first()
+    parents = _parents(row.text("parents"), actor)
+    lot = _existing(MaterialLot, code, "lot", actor, {"pk__in": services.readable(actor, "lot").values("pk")})
     if lot is None:
         services.lot_create(code=code, parents=parents, actor=actor, **values)
         return code, "created"
@@ -215,11 +232,12 @@ def _lot_row(row: Row, actor) -> tuple[str, str]:
 def _dispatch_row(row: Row, actor) -> tuple[str, str]:
     code = row.text("code", required=True)
     values = {
-        "lot": _lookup(MaterialLot, row.text("lot", required=True), "lot"), "quantity": row.integer("quantity"),
-        "dispatched_on": row.day("dispatched_on"), "to_plot": _lookup(Plot, row.text("to_plot"), "plot"),
-        "to_nursery": _lookup(Nursery, row.text("to_nursery"), "nursery"),
+        "lot": _lookup("lot", row.text("lot", required=True), "lot", actor), "quantity": row.integer("quantity"),
+        "dispatched_on": row.day("dispatched_on"), "to_plot": _lookup("plot", row.text("to_plot"), "plot", actor),
+        "to_nursery": _lookup("nursery", row.text("to_nursery"), "nursery", actor),
     }
-    dispatch = Dispatch.objects.filter(code=code).first()
+    dispatch = _existing(Dispatch, code, "dispatch", actor,
+                         {"lot__in": services.readable(actor, "lot").values("pk")})
     if dispatch is None:
         services.dispatch_create(code=code, actor=actor, **values)
         return code, "created"
@@ -243,16 +261,17 @@ def _grafting_row(row: Row, actor) -> tuple[str, str]:
     code = row.text("code", required=True)
     area = _area(row.text("area"))
     values = {
-        "plot": _lookup(Plot, row.text("plot", required=True), "plot"), "grafted_on": row.day("grafted_on"),
-        "clone": _lookup(Clone, row.text("clone", required=True), "clone"), "grafts": row.integer("grafts"),
-        "budwood_lot": _lookup(MaterialLot, row.text("budwood_lot"), "lot"),
+        "plot": _lookup("plot", row.text("plot", required=True), "plot", actor), "grafted_on": row.day("grafted_on"),
+        "clone": _lookup("clone", row.text("clone", required=True), "clone", actor), "grafts": row.integer("grafts"),
+        "budwood_lot": _lookup("lot", row.text("budwood_lot"), "lot", actor),
         "survivors": row.integer("survivors", required=False),
         "survivors_counted_on": row.day("survivors_counted_on", required=False),
     }
     hectares = row.hectares("grafted_ha")
     if area is None and hectares is None:
         raise ValidationFailed("gives neither grafted_ha nor the grafted area")
-    grafting = Grafting.objects.filter(code=code).first()
+    grafting = _existing(Grafting, code, "grafting", actor,
+                         {"plot__in": services.readable(actor, "plot").values("pk")})
     if grafting is None:
         services.grafting_create(code=code, area=area, grafted_ha=hectares, actor=actor, **values)
         return code, "created"
@@ -276,6 +295,8 @@ HANDLERS: dict[str, Callable[[Row, Any], tuple[str, str]]] = {
 
 
 def _read(path: Path) -> list[dict[str, str]]:
+    """The sheet's rows, refused before any is imported when there are more than
+    MAX_ROWS (reading stops at the first row over)."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -284,10 +305,36 @@ def _read(path: Path) -> list[dict[str, str]]:
         dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
+    rows = list(itertools.islice(csv.DictReader(io.StringIO(text, newline=""), dialect=dialect), MAX_ROWS + 1))
     if len(rows) > MAX_ROWS:
-        raise ValidationFailed(f"the sheet has {len(rows)} rows; at most {MAX_ROWS} are imported at once")
+        raise ValidationFailed(f"the sheet has more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are imported at "
+                               "once: split it")
     return rows
+
+
+def _org_id(actor) -> int | None:
+    org = roles.organization_of(actor) if actor is not None else None
+    return org.id if org else None
+
+
+def _import_rows(records: list[dict[str, str]], handler, actor, report: SheetReport) -> None:
+    """Every row in its savepoint; then keep, or roll back, the whole (see import_sheet)."""
+    for number, values in enumerate(records, start=2):
+        result = RowResult(number=number, status="refused")
+        try:
+            with transaction.atomic():  # a savepoint: a refused row leaves nothing behind
+                result.code, result.status = handler(Row(values), actor)
+        except DomainError as exc:
+            result.reason = exc.message
+        except IntegrityError:  # another import wrote this code meanwhile
+            result.reason = RACE_REASON
+        report.rows.append(result)
+    if not report.rows:
+        report.error = "the sheet holds no rows"
+    if report.dry_run or report.error or (report.counts["refused"] and not report.partial):
+        transaction.set_rollback(True)
+    else:
+        report.written = True
 
 
 def import_sheet(*, sheet: str, path: Path, actor=None, dry_run: bool = False, partial: bool = False,
@@ -302,26 +349,21 @@ def import_sheet(*, sheet: str, path: Path, actor=None, dry_run: bool = False, p
     report = SheetReport(file=name, sheet=sheet, dry_run=dry_run, partial=partial)
     try:
         records = _read(path)
-    except (OSError, ValidationFailed) as exc:
-        report.error = getattr(exc, "message", None) or str(exc)
+        digest = file_digest(Path(path))
+    except (OSError, ValidationFailed, csv.Error) as exc:
+        report.error = public_reason(getattr(exc, "message", None) or getattr(exc, "strerror", None) or str(exc),
+                                     Path(path), name)
         raise SheetRefused(f"{name}: {report.error}", report) from None
-    handler = HANDLERS[sheet]
-    with transaction.atomic():
-        for number, values in enumerate(records, start=2):
-            result = RowResult(number=number, status="refused")
-            try:
-                with transaction.atomic():  # a savepoint: a refused row leaves nothing behind
-                    result.code, result.status = handler(Row(values), actor)
-            except DomainError as exc:
-                result.reason = exc.message
-            report.rows.append(result)
-        refused = report.counts["refused"]
-        if not report.rows:
-            report.error = "the sheet holds no rows"
-        if dry_run or report.error or (refused and not partial):
-            transaction.set_rollback(True)
-        else:
-            report.written = True
+    try:
+        with transaction.atomic():
+            import_guard(what=f"nursery-{sheet}", digest=digest, organization_id=_org_id(actor), name=name)
+            _import_rows(records, HANDLERS[sheet], actor, report)
+    except OperationalError as exc:
+        if not timed_out(exc):
+            raise
+        report.error, report.rows, report.written = timeout_reason(), [], False
+        raise SheetRefused(f"{name}: {report.error}", report) from None
+    refused = report.counts["refused"]
     if report.error:
         raise SheetRefused(f"{name}: {report.error}", report)
     if refused and not partial and not dry_run:

@@ -47,8 +47,12 @@ def nurseries_of_organization(organization_id: int | None) -> Q:
 
 def lots_of_organization(organization_id: int | None) -> Q:
     """Lots an organization answers for or received: its nurseries' lots, budwood cut
-    from its plots, and lots dispatched to its plots."""
-    received = Dispatch.objects.filter(lot=OuterRef("pk"), to_plot__organization_id=organization_id)
+    from its plots, and lots dispatched to its plots or to its nurseries (budwood
+    sent to a cooperative's nursery is grafted by that cooperative)."""
+    received = Dispatch.objects.filter(lot=OuterRef("pk")).filter(
+        Q(to_plot__organization_id=organization_id)
+        | Q(to_nursery__operator_organization_id=organization_id)
+        | Q(to_nursery__operator_producer__organization_id=organization_id))
     return (Q(nursery__operator_organization_id=organization_id)
             | Q(nursery__operator_producer__organization_id=organization_id)
             | Q(source_plot__organization_id=organization_id) | Q(Exists(received)))
@@ -166,7 +170,8 @@ def plot_genetics(*, user, code: str) -> Genetics:
 def grafting_stats(*, user, by: str) -> list[stats.GraftingRow]:
     """Grafted and planted hectares by region, district, clone or plot. Cooperative
     users get their organization's plots only; plot-level rows are for those who may
-    see plots."""
+    see plots; buyers and investors get the protected table (sums over privacy
+    units, nurseries.stats.protected_grafting_stats)."""
     role = roles.role_of(user)
     if role is None:
         raise Forbidden("your account has no role in Chacra")
@@ -174,5 +179,11 @@ def grafting_stats(*, user, by: str) -> list[stats.GraftingRow]:
         raise ValidationFailed(f"by must be one of {', '.join(stats.GROUPINGS)} (got {by!r})", field="by")
     if by == "plot" and role not in roles.STAFF_ROLES | {Role.COOPERATIVE}:
         raise Forbidden("figures by plot are for technicians and cooperatives; use by=region, district or clone")
+    if role not in roles.STAFF_ROLES | {Role.COOPERATIVE}:
+        if by == "clone":
+            raise Forbidden("figures by clone are for technicians and cooperatives: a clone grown in one area, "
+                            "subtracted from that area's row, would single out fewer than k producers; use "
+                            "by=region or by=district")
+        return stats.protected_grafting_stats(by=by)
     organization_id = _org_id(user) if role == Role.COOPERATIVE else None
     return stats.grafting_stats(by=by, organization_id=organization_id)

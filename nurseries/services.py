@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from nurseries import lineage
+from nurseries import lineage, selectors
 from nurseries.models import Clone, Dispatch, Grafting, LotParent, MaterialLot, Nursery
 from plots import geometry, roles
 from plots.errors import Forbidden, NotFound, ValidationFailed, from_django_validation
@@ -56,6 +56,32 @@ def database_rules():
 def _require_write(actor, organization_id: int | None, what: str) -> None:
     if actor is not None and not roles.can_write_organization(actor, organization_id):
         raise Forbidden(f"you may only record {what} of your own organization")
+
+
+def unknown_code(what: str, code: str) -> ValidationFailed:
+    """The refusal of a code that does not exist, or that names a record the actor
+    cannot read: the same words, so that the answer tells nothing about another
+    organization's records (the sheet importer uses it for both)."""
+    return ValidationFailed(f"{what} {code!r} is not registered")
+
+
+def readable(actor, what: str):
+    """The records of ``what`` (plot, lot, nursery) the actor reads, to which alone its
+    writes may refer; every record when there is no actor (the command line)."""
+    if actor is None:
+        return {"plot": Plot.objects, "lot": MaterialLot.objects, "nursery": Nursery.objects}[what].all()
+    if what == "plot":
+        return Plot.objects.visible_to(actor)
+    return selectors.lot_list(user=actor) if what == "lot" else selectors.nursery_list(user=actor)
+
+
+def _require_readable(actor, obj, what: str) -> None:
+    """Refuse a reference to a record the actor cannot read (as plots the API shows it,
+    and nurseries.selectors). Staff read everything: no query for them."""
+    if obj is None or actor is None or roles.is_staff_role(actor):
+        return
+    if not readable(actor, what).filter(pk=obj.pk).exists():
+        raise unknown_code(what, obj.code)
 
 
 def nursery_organization_id(nursery: Nursery) -> int | None:
@@ -159,12 +185,13 @@ def _check_lot_fields(*, code: str, kind: str, clone: Clone | None, nursery: Nur
         raise ValidationFailed(f"lot {code}: {kind.replace('_', ' ')} must name its clone", field="clone")
 
 
-def _set_parents(child: MaterialLot, parents: list[tuple[MaterialLot, int]]) -> None:
+def _set_parents(child: MaterialLot, parents: list[tuple[MaterialLot, int]], actor=None) -> None:
     """Replace the child's parent edges, checking acyclicity, dates and each parent's stock."""
     seen: set[int] = set()
     existing = {e.parent_id: e for e in child.parent_edges.all()} if child.pk else {}
     below = set(lineage.descendant_ids(child.pk)) | {child.pk} if child.pk else set()
     for parent, quantity in parents:
+        _require_readable(actor, parent, "lot")
         if parent.pk in seen:
             raise ValidationFailed(f"lot {child.code} names lot {parent.code} as a parent twice")
         seen.add(parent.pk)
@@ -192,10 +219,12 @@ def lot_create(*, code: str, kind: str, quantity: int, produced_on: date, nurser
     _check_lot_fields(code=code, kind=kind, clone=clone, nursery=nursery, source_plot=source_plot)
     lot = MaterialLot(code=code, kind=kind, quantity=quantity, produced_on=produced_on, nursery=nursery,
                       clone=clone, species=species, source_plot=source_plot, notes=notes)
+    _require_readable(actor, nursery, "nursery")  # first: a foreign one is unknown, not forbidden
+    _require_readable(actor, source_plot, "plot")
     _require_write(actor, lot_organization_id(lot), "lots")
     _save(lot)
     if parents:
-        _set_parents(lot, list(parents))
+        _set_parents(lot, list(parents), actor)
     return lot
 
 
@@ -211,6 +240,8 @@ def lot_update(*, lot: MaterialLot, parents: list[tuple[MaterialLot, int]] | Non
         raise ValidationFailed(f"unknown lot attribute(s): {', '.join(sorted(unknown))}")
     lot = MaterialLot.objects.select_for_update().get(pk=lot.pk)
     _require_write(actor, lot_organization_id(lot), "lots")
+    _require_readable(actor, changes.get("nursery"), "nursery")
+    _require_readable(actor, changes.get("source_plot"), "plot")
     for name, value in changes.items():
         setattr(lot, name, value)
     _require_write(actor, lot_organization_id(lot), "lots")  # also where the lot now belongs
@@ -222,7 +253,7 @@ def lot_update(*, lot: MaterialLot, parents: list[tuple[MaterialLot, int]] | Non
     with database_rules():
         _save(lot)
     if parents is not None:
-        _set_parents(lot, parents)
+        _set_parents(lot, parents, actor)
     return lot
 
 
@@ -242,6 +273,12 @@ def _check_dispatch(dispatch: Dispatch) -> None:
     _check_draw(lot, dispatch.quantity, what=f"dispatch {dispatch.code}", exclude_dispatch=dispatch.pk)
 
 
+def _require_destination(actor, dispatch: Dispatch) -> None:
+    _require_readable(actor, dispatch.lot, "lot")
+    _require_readable(actor, dispatch.to_plot, "plot")
+    _require_readable(actor, dispatch.to_nursery, "nursery")
+
+
 @transaction.atomic
 def dispatch_create(*, code: str, lot: MaterialLot, quantity: int, dispatched_on: date, to_plot: Plot | None = None,
                     to_nursery: Nursery | None = None, actor=None) -> Dispatch:
@@ -249,6 +286,7 @@ def dispatch_create(*, code: str, lot: MaterialLot, quantity: int, dispatched_on
     lot = MaterialLot.objects.select_for_update(of=("self",)).select_related("nursery").get(pk=lot.pk)
     dispatch = Dispatch(code=code, lot=lot, quantity=quantity, dispatched_on=dispatched_on, to_plot=to_plot,
                         to_nursery=to_nursery)
+    _require_destination(actor, dispatch)  # first: a foreign lot is unknown, not forbidden
     _require_write(actor, lot_organization_id(lot), "dispatches")
     _check_dispatch(dispatch)
     with database_rules():
@@ -267,6 +305,7 @@ def dispatch_update(*, dispatch: Dispatch, actor=None, **changes) -> Dispatch:
     _require_write(actor, lot_organization_id(dispatch.lot), "dispatches")
     for name, value in changes.items():
         setattr(dispatch, name, value)
+    _require_destination(actor, dispatch)
     _require_write(actor, lot_organization_id(dispatch.lot), "dispatches")
     _check_dispatch(dispatch)
     with database_rules():
@@ -333,6 +372,8 @@ def grafting_create(*, code: str, plot: Plot, grafted_on: date, clone: Clone, gr
                     survivors_counted_on: date | None = None, actor=None) -> Grafting:
     """Record a field grafting: either ``grafted_ha`` or ``area`` (a sub-polygon of the
     plot's boundary in force on ``grafted_on``; its geodesic area is then the hectares)."""
+    _require_readable(actor, plot, "plot")  # first: a foreign plot is unknown, not forbidden
+    _require_readable(actor, budwood_lot, "lot")
     _require_write(actor, plot.organization_id, "graftings")
     if area is not None:
         area = geometry.to_multipolygon(area)
@@ -357,6 +398,8 @@ def grafting_update(*, grafting: Grafting, actor=None, **changes) -> Grafting:
     _require_write(actor, grafting.plot.organization_id, "graftings")
     for name, value in changes.items():
         setattr(grafting, name, value)
+    _require_readable(actor, changes.get("plot"), "plot")
+    _require_readable(actor, changes.get("budwood_lot"), "lot")
     _require_write(actor, grafting.plot.organization_id, "graftings")
     _check_grafting(grafting)
     with database_rules():

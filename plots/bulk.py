@@ -334,8 +334,8 @@ def import_layer(*, importer, path: Path, name: str, srid: int | None, organizat
 
     # Producers, existing plots and permissions: one query each.
     wanted = {str(p) for i, p in enumerate(producer_codes) if codes[i] is not None and p is not None}
-    producers = _producers(wanted, organization)
-    existing = _existing(list(first_of))
+    producers = _producers(wanted, organization, actor)
+    existing = _existing(list(first_of), actor)
     allowed: dict[int, bool] = {}
     ready: list[_Row] = []
     for i, plot_code in enumerate(codes):
@@ -359,6 +359,8 @@ def import_layer(*, importer, path: Path, name: str, srid: int | None, organizat
             if i in slow_records:
                 attrs[i] = imports._attributes(slow_records[i].properties)
             plot_id, owner_id, owner = existing.get(plot_code, (None, None, None))
+            if owner is _HIDDEN:
+                raise imports.code_in_use("plot", plot_code)
             if plot_id is not None and owner_id != producer.id:
                 raise ValidationFailed(f"plot {plot_code} exists for producer {owner}, not {producer.code}")
             if i in slow_records:
@@ -412,17 +414,43 @@ def _code_of(props: dict, *, code: str | None, code_field: str | None, first: bo
     return str(value).strip()
 
 
-def _existing(codes: list[str]) -> dict[str, tuple[int, int, str]]:
-    """{plot code: (plot id, producer id, producer code)} for the codes already registered."""
+# The owner shown for a plot the actor cannot see: its code is taken, nothing more is said.
+_HIDDEN = object()
+
+
+def _scoped(sql: str, params: list, column: str, visible) -> tuple[str, list]:
+    """``sql`` restricted to the rows whose ``column`` is in ``visible`` (the reads'
+    queryset, plots.querysets / plots.selectors); None: every row."""
+    if visible is None:
+        return sql, params
+    inner, inner_params = visible.values("id").query.sql_with_params()
+    return f"{sql} AND {column} IN ({inner})", [*params, *inner_params]
+
+
+def _visible(actor, queryset):
+    # Staff and the command line see every row: no need to ask the database.
+    return None if actor is None or roles.is_staff_role(actor) else queryset
+
+
+def _existing(codes: list[str], actor=None) -> dict[str, tuple]:
+    """{plot code: (plot id, producer id, producer code)} for the codes already
+    registered; (None, None, _HIDDEN) for those held by plots ``actor`` cannot see."""
+    visible = _visible(actor, imports.plots_for(actor))
     with connection.cursor() as cur:
         cur.execute("SELECT p.code, p.id, p.producer_id, r.code FROM plots_plot p "
                     "JOIN plots_producer r ON r.id = p.producer_id WHERE p.code = ANY(%s)", [codes])
-        return {code: (plot_id, producer_id, producer) for code, plot_id, producer_id, producer in cur.fetchall()}
+        found = {code: (plot_id, producer_id, producer) for code, plot_id, producer_id, producer in cur.fetchall()}
+        if visible is None or not found:
+            return found
+        cur.execute(*_scoped("SELECT p.code FROM plots_plot p WHERE p.code = ANY(%s)", [list(found)], "p.id", visible))
+        shown = {code for (code,) in cur.fetchall()}
+    return {code: row if code in shown else (None, None, _HIDDEN) for code, row in found.items()}
 
 
-def _producers(codes: set[str], organization) -> dict[str, _Producer]:
-    """{code: Producer} for the producer codes named (in ``organization`` when given);
-    of two producers with one code in different organizations, the first registered."""
+def _producers(codes: set[str], organization, actor=None) -> dict[str, _Producer]:
+    """{code: Producer} for the producer codes named (in ``organization`` when given)
+    among those ``actor`` reads; of two producers with one code in different
+    organizations, the first registered."""
     if not codes:
         return {}
     sql = "SELECT id, code, organization_id FROM plots_producer WHERE code = ANY(%s)"
@@ -430,6 +458,7 @@ def _producers(codes: set[str], organization) -> dict[str, _Producer]:
     if organization is not None:
         sql += " AND organization_id = %s"
         params.append(organization.id)
+    sql, params = _scoped(sql, params, "id", _visible(actor, imports.producers_for(actor)))
     found: dict[str, _Producer] = {}
     with connection.cursor() as cur:
         cur.execute(sql + " ORDER BY id", params)

@@ -3,9 +3,9 @@
     concentration(metric="fine_flavour_ha", grid="h3:7", k=5, organization=…, clone=…,
                   planting_year=…, region=…) -> Concentration
 
-Every figure is computed in the database over the active plots, grouped by an H3
-cell (resolution 5–9, ``chacra_h3_parent`` of the plot's stored resolution-9 cell)
-or by district, province or department (INEI UBIGEO of the plot's district):
+Every figure is computed in the database over the active plots, per producer, then
+summed over privacy units (plots.privacy) and over the cells of the requested grid:
+an H3 cell (resolution 5–9) or a district, province or department (INEI UBIGEO):
 
   producers        producers with a plot in the area
   plots            active plots
@@ -18,13 +18,12 @@ or by district, province or department (INEI UBIGEO of the plot's district):
   flagged_plots    plots whose latest protected-area, double-claim or
                    deforestation verdict is a fail
 
-Privacy (k-anonymity on producers): an area with fewer than ``k`` producers is
-never shown alone. The small areas of one parent (the H3 parent cell one
-resolution up, or the province / department) are merged and shown together as
-one region — their union — when together they reach ``k``; otherwise they climb
-another level; what is still below ``k`` at the top (H3 resolution 5, or the
-department) is suppressed. The result lists what was merged and what suppressed.
-No plot, producer or lot ever appears.
+Privacy: every area shown is a union of whole privacy units — groups of at least
+k producers in which each contributor class is absent or at least k strong — so
+every area, and every difference between two areas of any two maps, covers no
+producer or at least k (plots.privacy explains the method). A unit coarser than
+the requested grid is shown as its own cell, at its resolution. No plot,
+producer, lot or member cell ever appears.
 """
 
 from __future__ import annotations
@@ -37,8 +36,8 @@ import h3
 from django.conf import settings
 from django.db import connection
 
-from plots import h3cells
-from plots.errors import ValidationFailed
+from plots import h3cells, privacy
+from plots.errors import Forbidden, ValidationFailed
 
 METRICS = {
     "producers": "producers with a plot in the area",
@@ -50,6 +49,8 @@ METRICS = {
     "women_share": "share of producers that are women",
     "flagged_plots": "plots with a failed protected-area, double-claim or deforestation check",
 }
+# Figures only for roles that may see the plots (plots.privacy, point 4).
+STAFF_METRICS = ("flagged_plots",)
 ADMIN_LEVELS = ("district", "province", "department")
 UBIGEO_DIGITS = {"district": 6, "province": 4, "department": 2}
 H3_MIN, H3_MAX = 5, 9
@@ -61,11 +62,6 @@ class Area:
     key: str  # the H3 cell (hex) or UBIGEO
     level: str  # "h3:7", "district" …
     values: dict[str, float]
-    members: list[str] = field(default_factory=list)  # the small areas merged into it (empty: shown as itself)
-
-    @property
-    def merged(self) -> bool:
-        return bool(self.members)
 
 
 @dataclass
@@ -75,8 +71,9 @@ class Concentration:
     k: int
     filters: dict
     areas: list[Area]
-    suppressed: list[str]  # areas below k even after merging: not shown
     yield_by_age: list[tuple[int, float]]
+    units: int = 0  # privacy units behind the areas
+    cells: list = field(default_factory=list)  # the privacy.Cell behind each area (for tests; never served)
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -97,14 +94,6 @@ def parse_grid(grid: str) -> tuple[str, int | None]:
                            f"(got {grid!r})", field="grid")
 
 
-def levels_of(grid: str) -> list[str]:
-    """The grid, then the coarser levels small areas are merged into."""
-    kind, res = parse_grid(grid)
-    if kind == "h3":
-        return [f"h3:{r}" for r in range(res, H3_MIN - 1, -1)]
-    return list(ADMIN_LEVELS[ADMIN_LEVELS.index(kind):])
-
-
 # ------------------------------------------------------------------------------ SQL
 
 def production_sql() -> str:
@@ -114,12 +103,6 @@ def production_sql() -> str:
     mature = steps[-1][1]
     cases = " ".join(f"WHEN {this_year} - p.planting_year >= {age} THEN {float(kg)}" for age, kg in reversed(steps))
     return f"(CASE WHEN p.planting_year IS NULL THEN {float(mature)} {cases} ELSE 0.0 END)"
-
-
-def _key_expr(level: str) -> str:
-    if level.startswith("h3:"):
-        return f"chacra_h3_parent(b.h3_cell, {int(level[3:])})"
-    return f"left(b.ubigeo, {UBIGEO_DIGITS[level]})"
 
 
 BASE = """
@@ -132,9 +115,15 @@ WITH latest AS (
 flagged AS (SELECT plot_id FROM latest WHERE outcome = 'fail' GROUP BY plot_id),
 grafted AS (
     SELECT g.plot_id, sum(g.grafted_ha)::float8 AS grafted_ha,
-           COALESCE(sum(g.grafted_ha) FILTER (WHERE c.fine_flavour), 0)::float8 AS fine_flavour_ha
+           COALESCE(sum(g.grafted_ha) FILTER (WHERE c.fine_flavour), 0)::float8 AS fine_flavour_ha,
+           count(*) AS graftings, sum(g.grafts) AS grafts, COALESCE(sum(g.survivors), 0) AS survivors
     FROM nurseries_grafting g JOIN nurseries_clone c ON c.id = g.clone_id
     GROUP BY g.plot_id
+),
+planted AS (
+    SELECT DISTINCT d.to_plot_id AS plot_id
+    FROM nurseries_dispatch d JOIN nurseries_materiallot l ON l.id = d.lot_id
+    WHERE d.to_plot_id IS NOT NULL AND l.kind IN ('rootstock_seedling', 'grafted_plant')
 ),
 b AS (
     SELECT p.id, p.producer_id, p.h3_cell, d.ubigeo, pr.gender = 'female' AS female,
@@ -142,23 +131,37 @@ b AS (
            LEAST(COALESCE(gr.grafted_ha, 0), COALESCE(p.area_ha, p.declared_area_ha, 0)) AS grafted_ha,
            LEAST(COALESCE(gr.fine_flavour_ha, 0), COALESCE(p.area_ha, p.declared_area_ha, 0)) AS fine_flavour_ha,
            COALESCE(p.area_ha, p.declared_area_ha, 0) * {production} AS production_kg,
-           f.plot_id IS NOT NULL AS flagged
+           f.plot_id IS NOT NULL AS flagged,
+           COALESCE(gr.grafted_ha, 0) AS grafted_raw, COALESCE(gr.graftings, 0) AS graftings,
+           COALESCE(gr.grafts, 0) AS grafts, COALESCE(gr.survivors, 0) AS survivors,
+           pl.plot_id IS NOT NULL AS planted,
+           round(COALESCE(p.area_ha, p.declared_area_ha, 0)::numeric, 4)::float8 AS area4
     FROM plots_plot p
     JOIN plots_producer pr ON pr.id = p.producer_id
     LEFT JOIN plots_adminarea d ON d.id = p.district_id
     LEFT JOIN grafted gr ON gr.plot_id = p.id
     LEFT JOIN flagged f ON f.plot_id = p.id
+    LEFT JOIN planted pl ON pl.plot_id = p.id
     WHERE p.status = 'active' {where}
 )
 """
 
-AGGREGATES = """
-    count(DISTINCT b.producer_id) AS producers, count(*) AS plots, sum(b.ha) AS hectares,
-    sum(b.grafted_ha) AS grafted_ha, sum(b.fine_flavour_ha) AS fine_flavour_ha,
-    sum(b.production_kg) AS production_kg,
-    count(DISTINCT b.producer_id) FILTER (WHERE b.female)::float8 / count(DISTINCT b.producer_id) AS women_share,
-    count(*) FILTER (WHERE b.flagged) AS flagged_plots
+# One row per producer: where they are placed (the H3 cell of their largest plot),
+# their contributor classes, their districts' hectares and their additive figures.
+PER_PRODUCER = """
+    SELECT b.producer_id, (array_agg(b.h3_cell ORDER BY b.ha DESC, b.id))[1],
+           bool_or(b.female), array_agg(b.ubigeo), array_agg(b.ha::float8),
+           count(*), sum(b.ha), sum(b.grafted_ha), sum(b.fine_flavour_ha), sum(b.production_kg),
+           count(*) FILTER (WHERE b.flagged),
+           sum(b.grafted_raw), sum(b.graftings), sum(b.grafts), sum(b.survivors),
+           count(*) FILTER (WHERE b.graftings > 0),
+           COALESCE(sum(b.area4) FILTER (WHERE b.planted), 0), count(*) FILTER (WHERE b.planted)
+    FROM b WHERE b.h3_cell IS NOT NULL GROUP BY b.producer_id ORDER BY b.producer_id
 """
+# The additive figures of PER_PRODUCER, in its column order (concentration's, then
+# the grafting statistics' own: raw grafted hectares, graftings, planted hectares …).
+ADDITIVE = ("plots", "hectares", "grafted_ha", "fine_flavour_ha", "production_kg", "flagged_plots",
+            "stats_grafted_ha", "graftings", "grafts", "survivors", "plots_grafted", "planted_ha", "plots_planted")
 VALUE_NAMES = ("producers", "plots", "hectares", "grafted_ha", "fine_flavour_ha", "production_kg", "women_share",
                "flagged_plots")
 
@@ -205,84 +208,141 @@ def _run(sql: str, params: list) -> list[tuple]:
         return cur.fetchall()
 
 
-def _key_text(level: str, key) -> str:
-    return h3.int_to_str(int(key)) if level.startswith("h3:") else str(key)
+def contributors(where: str = "", params: list | None = None) -> list[privacy.Contributor]:
+    """Every producer with an active located plot (``where`` narrows the plots), as
+    the privacy units see them."""
+    h3cells.refresh()
+    rows = _run(BASE.format(production=production_sql(), where=where) + PER_PRODUCER, list(params or []))
+    people = []
+    for producer, cell, female, ubigeos, hectares, *values in rows:
+        figures = dict(zip(ADDITIVE, (float(v or 0) for v in values)))
+        classes = contributor_classes(figures, female=bool(female))
+        districts: dict[str, float] = {}
+        for ubigeo, ha in zip(ubigeos, hectares):
+            if ubigeo:
+                districts[ubigeo] = districts.get(ubigeo, 0.0) + (ha or 0.0)
+        figures["women"] = 1.0 if female else 0.0
+        people.append(privacy.Contributor(id=producer, cell=int(cell), classes=classes, districts=districts,
+                                          values=figures))
+    return people
 
 
-def _parent(level: str, key: str) -> str:
-    """The area one level up (an H3 parent cell, or the UBIGEO of the province/department)."""
-    if level.startswith("h3:"):
-        return h3.cell_to_parent(key, int(level[3:]))
-    return key[:UBIGEO_DIGITS[level]]
+def contributor_classes(figures: dict[str, float], *, female: bool) -> frozenset[str]:
+    """The classes (plots.privacy.CLASSES) a producer contributes to: each published
+    figure, and each difference of two published figures of one area (hectares minus
+    grafted hectares, grafted minus fine-flavour …), has its own contributors."""
+    tiny = 1e-9
+    member = {
+        "female": female, "not_female": not female,
+        "grafted": figures["graftings"] > 0, "fine": figures["fine_flavour_ha"] > tiny,
+        "bulk": figures["grafted_ha"] - figures["fine_flavour_ha"] > tiny,
+        "ungrafted": figures["hectares"] - figures["grafted_ha"] > tiny or figures["plots"] > figures["plots_grafted"],
+        "planted": figures["plots_planted"] > 0,
+        "unplanted": figures["plots"] > figures["plots_planted"] or figures["hectares"] - figures["planted_ha"] > tiny,
+    }
+    return frozenset(name for name, yes in member.items() if yes)
+
+
+def data_version() -> str:
+    """A fingerprint of what the aggregates read, from a few index probes: it changes
+    with any plot, producer, grafting, dispatch, check or admin-area write made
+    through the services or the import paths, so cached units and maps are never
+    served for older data."""
+    with connection.cursor() as cur:
+        cur.execute("""SELECT (SELECT max(updated_at) FROM plots_plot), (SELECT max(id) FROM plots_plot),
+                              (SELECT max(updated_at) FROM plots_producer),
+                              (SELECT count(*) FROM nurseries_grafting), (SELECT max(id) FROM nurseries_grafting),
+                              (SELECT count(*) FROM nurseries_dispatch), (SELECT max(id) FROM nurseries_dispatch),
+                              (SELECT max(id) FROM plots_checkresult), (SELECT max(id) FROM plots_adminarea)""")
+        return "|".join(str(v) for v in cur.fetchone())
+
+
+def partition(*, k: int | None = None, organization: str | None = None, clone: str | None = None,
+              planting_year: str | None = None) -> privacy.Partition:
+    """The privacy units of the producers the filters select (see plots.privacy),
+    kept five minutes per data version: every map, tile and table of one version
+    is built from the same units, and building them is most of a map's cost."""
+    from django.core.cache import cache
+
+    k = settings.CHACRA_PRIVACY_K if k is None else k
+    key = f"chacra:units:{data_version()}:{k}:{organization}:{clone}:{planting_year}"
+    found = cache.get(key)
+    if found is None:
+        where, params, _ = filters_sql(organization, clone, planting_year, None)
+        found = privacy.build_units(contributors(where, params), k)
+        cache.set(key, found, 300)
+    return found
+
+
+def _cells(part: privacy.Partition, grid: str, prefix: str | None) -> list[privacy.Cell]:
+    kind, res = parse_grid(grid)
+    units = privacy.in_region(part, prefix)
+    if kind == "h3":
+        return privacy.h3_cells(part, res, units)
+    return privacy.admin_cells(part, UBIGEO_DIGITS[kind], kind, units)
+
+
+def area_values(cell: privacy.Cell) -> dict[str, float]:
+    """The figures of one published cell: sums over its units."""
+    sums = dict.fromkeys(ADDITIVE + ("women",), 0.0)
+    for unit in cell.units:
+        for name, value in unit.sums(sums).items():
+            sums[name] += value
+    producers = cell.producers
+    values = {name: sums[name] for name in VALUE_NAMES if name in sums}
+    values.update(producers=producers, women_share=sums["women"] / producers if producers else 0.0)
+    for name in ("plots", "flagged_plots"):
+        values[name] = int(round(values[name]))
+    return {name: values[name] for name in VALUE_NAMES}
+
+
+def check_protected(*, metric: str | None = None, k: int | None = None, organization: str | None = None,
+                    clone: str | None = None, planting_year: str | None = None) -> None:
+    """Refuse what would let a role without plot access subtract two outputs down to
+    fewer than k producers (plots.privacy, point 4)."""
+    cut = [name for name, value in (("organization", organization), ("clone", clone),
+                                    ("planting_year", planting_year)) if value]
+    if cut:
+        raise Forbidden(f"filtering by {', '.join(cut)} is for roles that may see plots: a filtered and an "
+                        "unfiltered map could be subtracted to single out fewer than k producers; filter by "
+                        "region instead")
+    if k is not None and k != settings.CHACRA_PRIVACY_K:
+        raise Forbidden(f"k is fixed at {settings.CHACRA_PRIVACY_K} for your role: maps at two values of k "
+                        "could be subtracted")
+    if metric in STAFF_METRICS:
+        raise Forbidden(f"{metric} is for roles that may see the plots' verdicts")
 
 
 def concentration(*, metric: str = "fine_flavour_ha", grid: str = "h3:7", k: int | None = None,
                   organization: str | None = None, clone: str | None = None, planting_year: str | None = None,
-                  region: str | None = None) -> Concentration:
-    """One aggregate over the plots (see the module docstring), then the privacy rule.
+                  region: str | None = None, protected: bool = True) -> Concentration:
+    """The figures per published area (see the module docstring). ``protected``
+    (every role that may not see plots) refuses the filters, k and metrics that
+    would defeat the privacy units, and leaves out the flagged-plot counts.
 
-    A single scan: the areas at the grid's level with their eight figures, and for
-    each area below ``k`` producers also its producers (and which are women), at
-    most k − 1 ids. Merging small areas one level up is then exact without reading
-    the plots again: distinct producers are the union of those id sets, the other
-    figures add up.
+    One scan gives every producer's figures; the privacy units are built from them
+    and every area is a sum over whole units, so nothing is read twice and the
+    areas of every grid add up from the same units.
     """
     if metric not in METRICS:
         raise ValidationFailed(f"metric must be one of {', '.join(METRICS)} (got {metric!r})", field="metric")
+    if protected:
+        check_protected(metric=metric, k=k, organization=organization, clone=clone, planting_year=planting_year)
     k = settings.CHACRA_PRIVACY_K if k is None else k
     if k < settings.CHACRA_PRIVACY_K:
         raise ValidationFailed(f"k may not be below the configured minimum of {settings.CHACRA_PRIVACY_K} "
                                "producers per area", field="k")
-    levels = levels_of(grid)
-    where, params, shown = filters_sql(organization, clone, planting_year, region)
-    if levels[0].startswith("h3:"):
-        h3cells.refresh()
-        where += " AND p.h3_cell IS NOT NULL"
-    else:
-        where += " AND d.ubigeo IS NOT NULL"
-    base = BASE.format(production=production_sql(), where=where)
-    first = levels[0]
-    rows = _run(f"""{base}
-        SELECT {_key_expr(first)} AS key, {AGGREGATES},
-               CASE WHEN count(DISTINCT b.producer_id) < %s THEN array_agg(DISTINCT b.producer_id) END,
-               CASE WHEN count(DISTINCT b.producer_id) < %s
-                    THEN array_agg(DISTINCT b.producer_id) FILTER (WHERE b.female) END
-        FROM b GROUP BY 1""", params + [k, k])
-    shown_areas: list[Area] = []
-    # Small areas waiting to be merged: key -> (members, additive sums, producers, women)
-    small: dict[str, tuple[list[str], dict[str, float], set, set]] = {}
-    additive = [n for n in VALUE_NAMES if n not in ("producers", "women_share")]
-    for key, *values in rows:
-        producers, women = values[-2], values[-1]
-        area = Area(_key_text(first, key), first, dict(zip(VALUE_NAMES, values[:-2])))
-        if area.values["producers"] >= k:
-            shown_areas.append(area)
-        else:
-            small[area.key] = ([area.key], {n: area.values[n] for n in additive}, set(producers or ()),
-                               set(women or ()))
-    for level in levels[1:]:
-        if not small:
-            break
-        grouped: dict[str, tuple[list[str], dict[str, float], set, set]] = {}
-        for key, (members, sums, producers, women) in small.items():
-            parent = _parent(level, key)
-            g = grouped.setdefault(parent, ([], {n: 0 for n in additive}, set(), set()))
-            g[0].extend(members)
-            for n in additive:
-                g[1][n] += sums[n] or 0
-            g[2].update(producers)
-            g[3].update(women)
-        small = {}
-        for key, (members, sums, producers, women) in grouped.items():
-            if len(producers) >= k:
-                values = dict(sums, producers=len(producers), women_share=len(women) / len(producers))
-                shown_areas.append(Area(key, level, {n: values[n] for n in VALUE_NAMES}, members=sorted(members)))
-            else:
-                small[key] = (members, sums, producers, women)
-    suppressed = sorted(m for members, *_ in small.values() for m in members)
-    shown_areas.sort(key=lambda a: (a.level, a.key))
-    return Concentration(metric=metric, grid=grid, k=k, filters=shown, areas=shown_areas, suppressed=suppressed,
-                         yield_by_age=yield_by_age())
+    parse_grid(grid)
+    _, _, shown = filters_sql(organization, clone, planting_year, region)
+    part = partition(k=k, organization=organization, clone=clone, planting_year=planting_year)
+    cells = _cells(part, grid, shown.get("region"))
+    areas = [Area(cell.key, cell.level, area_values(cell)) for cell in cells]
+    if protected:
+        for area in areas:
+            for name in STAFF_METRICS:
+                area.values.pop(name)
+    return Concentration(metric=metric, grid=grid, k=k, filters=shown, areas=areas, yield_by_age=yield_by_age(),
+                         units=len(part.units), cells=cells)
 
 
 # ------------------------------------------------------------------------------ output
@@ -314,30 +374,27 @@ def class_of(value: float | None, breaks: list[float]) -> int | None:
     return len(breaks) - 1
 
 
-def _h3_geometry(cells: list[str]) -> dict:
-    shape = h3.cells_to_h3shape(cells)
-    return h3.h3shape_to_geo(shape)
+def _h3_geometry(cell: str) -> dict:
+    return h3.cells_to_geo([cell])
 
 
-def _admin_geometries(keys: dict[str, list[str]]) -> dict[str, dict]:
-    """GeoJSON geometry per output key: the union of its districts' outlines (of its
-    merged members' districts when merged), simplified to ~100 m for a choropleth,
-    each district from the newest edition that has it (a plot's district may come
-    from a newer partial edition). One query for every area."""
+def _admin_geometries(keys: list[str]) -> dict[str, dict]:
+    """GeoJSON geometry per UBIGEO key: the union of its districts' outlines,
+    simplified to ~100 m for a choropleth, each district from the newest edition
+    that has it (a plot's district may come from a newer partial edition). One
+    query for every area."""
     import json
 
-    pairs = [(key, prefix) for key, members in keys.items() for prefix in (members or [key])]
-    if not pairs:
+    if not keys:
         return {}
     with connection.cursor() as cur:
         cur.execute("""
             WITH district AS (SELECT DISTINCT ON (ubigeo) ubigeo, geom FROM plots_adminarea
-                              WHERE level = 'district' ORDER BY ubigeo, edition DESC),
-            wanted AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS w(key, prefix))
+                              WHERE level = 'district' ORDER BY ubigeo, edition DESC)
             SELECT w.key, ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Union(a.geom), 0.001), 6)
-            FROM wanted w
-            JOIN district a ON left(a.ubigeo, length(w.prefix)) = w.prefix
-            GROUP BY w.key""", [[k for k, _ in pairs], [p for _, p in pairs]])
+            FROM unnest(%s::text[]) AS w(key)
+            JOIN district a ON left(a.ubigeo, length(w.key)) = w.key
+            GROUP BY w.key""", [list(keys)])
         return {key: json.loads(geojson) if geojson else None for key, geojson in cur.fetchall()}
 
 
@@ -348,21 +405,29 @@ def _admin_names(keys: list[str]) -> dict[str, str]:
         return dict(cur.fetchall())
 
 
+PRIVACY_RULE = ("every area is a sum over whole privacy units: groups of at least k producers in which women, "
+                "men, grafters, fine-flavour grafters, receivers of planting material and producers with a "
+                "flagged plot are each absent or at least k; so every area, and every difference between areas "
+                "of any two maps, covers no producer or at least k. A unit coarser than the grid is shown as its "
+                "own cell (its level says which); its figures leave out the finer areas shown inside it")
+
+
 def to_geojson(result: Concentration) -> dict:
-    """A FeatureCollection ready for a choropleth: one feature per area shown (merged
-    areas as the union of their members), the metric's class breaks, and what the
-    privacy rule merged and suppressed."""
+    """A FeatureCollection ready for a choropleth: one feature per area shown, the
+    metric's class breaks, and the privacy rule. Coarser cells come first, so a map
+    that draws in order shows the finer areas on top of them."""
     values = [a.values[result.metric] for a in result.areas]
     breaks = class_breaks(values)
-    if result.areas and not result.areas[0].level.startswith("h3:"):
-        geoms = _admin_geometries({a.key: a.members for a in result.areas})
+    admin = bool(result.areas) and not result.areas[0].level.startswith("h3:")
+    if admin:
+        geoms = _admin_geometries([a.key for a in result.areas])
         names = _admin_names([a.key for a in result.areas])
     else:
-        geoms = {a.key: _h3_geometry(a.members or [a.key]) for a in result.areas}
+        geoms = {a.key: _h3_geometry(a.key) for a in result.areas}
         names = {}
     features = []
-    for area in result.areas:
-        props = {"id": area.key, "level": area.level, "merged_from": area.members or None}
+    for area in sorted(result.areas, key=lambda a: (_resolution(a.level), a.key)):
+        props = {"id": area.key, "level": area.level}
         if area.key in names:
             props["name"] = names[area.key]
         props.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in area.values.items()})
@@ -373,10 +438,12 @@ def to_geojson(result: Concentration) -> dict:
         "metric": result.metric, "metric_description": METRICS[result.metric], "grid": result.grid,
         "filters": result.filters,
         "classes": {"method": "Fisher-Jenks natural breaks", "breaks": [round(b, 4) for b in breaks]},
-        "privacy": {"k": result.k, "rule": "areas with fewer than k producers are merged with their small "
-                    "neighbours in the parent area, or suppressed",
-                    "merged": [{"id": a.key, "level": a.level, "members": a.members} for a in result.areas if a.merged],
-                    "suppressed": result.suppressed},
+        "privacy": {"k": result.k, "method": "threshold rule with hierarchical aggregation into privacy units",
+                    "rule": PRIVACY_RULE},
         "yield_by_age_kg_ha": [{"from_age": age, "kg_ha": kg} for age, kg in result.yield_by_age],
         "features": features,
     }
+
+
+def _resolution(level: str) -> int:
+    return int(level[3:]) if level.startswith("h3:") else 0

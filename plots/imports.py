@@ -14,17 +14,19 @@ back, so the report is exactly what a real run would do.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
 
-from plots import geometry, roles
+from plots import geometry, roles, selectors
 from plots.errors import DomainError, Forbidden, ValidationFailed
 from plots.importers import ImportFileError, Limits, SourceRecord, registry
-from plots.models import CheckResult, GpsTrack, Organization, Plot, PlotBoundary, Producer
+from plots.models import CheckResult, GpsTrack, Organization, Plot, Producer
 
 # Rough national extents (lon/lat) for the "plots outside the expected country" guard.
 COUNTRY_BOUNDS = {
@@ -101,6 +103,81 @@ class ImportRefused(DomainError):
         self.report = report
 
 
+# --------------------------------------------------------------------------- guards every import takes
+# Shared by the plot, nursery-sheet and traceability imports (each calls them at the
+# start of its transaction).
+
+# The refusal of a code held by a record the user cannot see. Codes are unique across
+# Chacra, so that such a code is taken cannot be hidden; which organization, producer
+# or plot holds it is.
+def code_in_use(what: str, code: str) -> ValidationFailed:
+    return ValidationFailed(f"{what} code {code!r} is already in use; choose another code", code="code_in_use")
+
+
+RACE_REASON = ("another import wrote the same record at the same moment; nothing of this row was kept: "
+               "run the import again")
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class AlreadyImporting(DomainError):
+    status = 409
+    code = "import_in_progress"
+
+
+def import_guard(*, what: str, digest: str, organization_id: int | None, name: str) -> None:
+    """Within the caller's transaction: bound each statement's time, and refuse the
+    same file (same bytes, same organization) while another import of it runs.
+
+    A transaction-level advisory lock, tried without waiting: the second import of a
+    file would otherwise wait on the first one's rows and end in a unique violation.
+    Released by PostgreSQL at commit or rollback, so a crashed import never leaves
+    it behind."""
+    seconds = float(getattr(settings, "CHACRA_IMPORT_STATEMENT_TIMEOUT_S", 300))
+    key = int.from_bytes(hashlib.sha256(f"{what}:{digest}:{organization_id}".encode()).digest()[:8], "big",
+                         signed=True)
+    with connection.cursor() as cur:
+        # A hostile or huge file then ends in a clear refusal instead of holding the
+        # transaction for many minutes (set_config(..., true) is SET LOCAL with a parameter).
+        cur.execute("SELECT set_config('statement_timeout', %s, true)", [f"{int(seconds * 1000)}ms"])
+        cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+        if cur.fetchone()[0]:
+            return
+        cur.execute("SELECT min(a.xact_start) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                    "AND l.classid::bigint = %s AND l.objid::bigint = %s",
+                    [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF])
+        started = cur.fetchone()[0]
+    when = f" (started {started:%Y-%m-%d %H:%M:%S %Z})" if started else ""
+    raise AlreadyImporting(f"{name}: this file is already being imported{when}; wait for it to finish, then "
+                           "run it again to see what is left to do")
+
+
+def timed_out(exc: OperationalError) -> bool:
+    """Whether the statement was cancelled by the statement_timeout import_guard set."""
+    return getattr(exc.__cause__, "pgcode", None) == "57014"  # query_canceled
+
+
+def timeout_reason() -> str:
+    seconds = float(getattr(settings, "CHACRA_IMPORT_STATEMENT_TIMEOUT_S", 300))
+    return (f"a step of the import ran longer than {seconds:g} s and was stopped; nothing was written "
+            "(split the file into smaller ones)")
+
+
+def public_reason(reason: str, path: Path, name: str) -> str:
+    """``reason`` with the server's path of the file (an upload's temporary copy, which
+    GDAL's messages quote) replaced by the name the user knows it by."""
+    for shown in {str(Path(path).resolve()), str(path)}:
+        reason = reason.replace(shown, name)
+    return reason.replace(str(Path(path).resolve().parent) + "/", "").replace(str(Path(path).parent) + "/", "")
+
+
 def _first(props: dict, keys: tuple[str, ...]) -> Any:
     lowered = {str(k).lower(): v for k, v in props.items()}
     for key in keys:
@@ -166,13 +243,24 @@ def _prepare_geometry(record: SourceRecord, *, repair_rules: tuple[str, ...], cl
     return _Prepared(clean, None, None)
 
 
-def _producer_for(record: SourceRecord, organization: Organization | None, default_producer: Producer | None):
+def producers_for(actor):
+    """The producers an import may name: those the actor reads (plots.selectors), so
+    that another organization's producer is refused exactly like an unknown one."""
+    return selectors.producer_list(user=actor) if actor is not None else Producer.objects.all()
+
+
+def plots_for(actor):
+    return Plot.objects.visible_to(actor) if actor is not None else Plot.objects.all()
+
+
+def _producer_for(record: SourceRecord, organization: Organization | None, default_producer: Producer | None,
+                  actor=None):
     code = _first(record.properties, PRODUCER_KEYS)
     if code is None:
         if default_producer is None:
             raise ValidationFailed(f"names no producer (a property among: {', '.join(PRODUCER_KEYS)})")
         return default_producer
-    qs = Producer.objects.filter(code=str(code))
+    qs = producers_for(actor).filter(code=str(code))
     if organization is not None:
         qs = qs.filter(organization=organization)
     producer = qs.first()
@@ -189,7 +277,9 @@ def _upsert(record: SourceRecord, prepared: _Prepared, *, producer: Producer, co
     attrs = _attributes(record.properties)
     if prepared.track is not None:
         attrs.setdefault("survey_method", "gps_walked")
-    plot = Plot.objects.filter(code=code).first()
+    plot = plots_for(actor).filter(code=code).first()
+    if plot is None and Plot.objects.filter(code=code).exists():
+        raise code_in_use("plot", code)
     if plot is None:
         plot = services.plot_create(code=code, producer=producer, geometry_value=prepared.clean, source=source,
                                     actor=actor, **attrs)
@@ -253,7 +343,7 @@ def _one(record: SourceRecord, ctx: dict) -> FeatureResult:
         result.area_ha = round(prepared.clean.area_ha, 6) if not prepared.clean.is_point else None
         result.repairs = [r.note for r in prepared.clean.repairs]
         result.quality = prepared.quality
-        producer = _producer_for(record, ctx["organization"], ctx["default_producer"])
+        producer = _producer_for(record, ctx["organization"], ctx["default_producer"], ctx["actor"])
         if ctx["actor"] is not None and not roles.can_write_organization(ctx["actor"], producer.organization_id):
             raise Forbidden("you may only import plots of your own organization")
         source = f"import: {ctx['file']} {record.label}"
@@ -268,6 +358,8 @@ def _one(record: SourceRecord, ctx: dict) -> FeatureResult:
         result.reason = exc.reason
     except DomainError as exc:
         result.reason = exc.message
+    except IntegrityError:  # the savepoint is gone with the row; the import goes on
+        result.reason = RACE_REASON
     return result
 
 
@@ -289,11 +381,44 @@ def import_plots(*, path: Path, fmt: str | None = None, srid: int | None = None,
         raise ValidationFailed(f"unknown country {country!r}; known: {', '.join(COUNTRY_BOUNDS)} (or none)")
     if actor is not None and not roles.can_write_at_all(actor):
         raise Forbidden("your role cannot import plots")
+    options = {"srid": srid, "organization": organization, "default_producer": default_producer, "actor": actor,
+               "dry_run": dry_run, "partial": partial, "country": country, "repair_rules": repair_rules,
+               "closure_tolerance_m": closure_tolerance_m, "limits": limits, "run_checks": run_checks,
+               "code": code, "code_field": code_field, "bulk": bulk}
     try:
         importer = registry.for_path(Path(path), fmt)
+        digest = file_digest(Path(path))
+        with transaction.atomic():
+            import_guard(what="plots", digest=digest, organization_id=organization.id if organization else None,
+                         name=name)
+            return _import_file(importer, Path(path), name, **options)
     except ImportFileError as exc:
-        raise ImportRefused(f"{name}: {exc.reason}", ImportReport(name, fmt or "?", dry_run, partial,
-                                                                  error=exc.reason)) from None
+        reason = public_reason(exc.reason, Path(path), name)
+        raise ImportRefused(f"{name}: {reason}", ImportReport(name, fmt or "?", dry_run, partial,
+                                                              error=reason)) from None
+    except OSError as exc:
+        reason = f"cannot open the file: {exc.strerror or 'unreadable'}"
+        raise ImportRefused(f"{name}: {reason}", ImportReport(name, fmt or "?", dry_run, partial,
+                                                              error=reason)) from None
+    except ImportRefused as exc:
+        exc.report.error = public_reason(exc.report.error, Path(path), name) if exc.report.error else None
+        exc.message = public_reason(exc.message, Path(path), name)
+        raise
+    except IntegrityError:  # the set-based path's INSERT met another import's rows
+        raise ImportRefused(f"{name}: {RACE_REASON}", ImportReport(name, importer.name, dry_run, partial,
+                                                                   error=RACE_REASON)) from None
+    except OperationalError as exc:
+        if not timed_out(exc):
+            raise
+        reason = timeout_reason()
+        raise ImportRefused(f"{name}: {reason}", ImportReport(name, importer.name, dry_run, partial,
+                                                              error=reason)) from None
+
+
+def _import_file(importer, path: Path, name: str, *, srid, organization, default_producer, actor, dry_run, partial,
+                 country, repair_rules, closure_tolerance_m, limits, run_checks, code, code_field,
+                 bulk) -> ImportReport:
+    """import_plots once the file is known and the import guarded (see there)."""
     if bulk is not False:
         from plots import bulk as bulk_path
 

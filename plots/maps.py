@@ -69,10 +69,10 @@ def choropleth_png(doc: dict, *, title: str | None = None) -> bytes:
     metric = doc["metric"]
     features = [f for f in doc["features"] if f["geometry"]]
     fig, ax = plt.subplots(figsize=(8.5, 8.5))
-    subtitle = (f"{doc['metric_description']} by {doc['grid']}; areas with fewer than {doc['privacy']['k']} "
-                f"producers merged or suppressed ({len(doc['privacy']['suppressed'])} suppressed)")
+    subtitle = (f"{doc['metric_description']} by {doc['grid']}; every area sums privacy units of at least "
+                f"{doc['privacy']['k']} producers")
     if not features:
-        ax.text(0.5, 0.5, "No area to show (none reaches the privacy threshold)", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "No area to show (no privacy unit of k producers)", ha="center", transform=ax.transAxes)
         _frame(ax, (-81.4, -18.4, -68.6, 0.0), title or f"Concentration: {metric}", subtitle)
         return _png(fig)
     frame = gpd.GeoDataFrame([f["properties"] for f in features],

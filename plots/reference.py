@@ -1,7 +1,9 @@
 """Loading the official reference layers: INEI boundaries, SERNANP and WDPA protected areas.
 
-Files are read as their publishers ship them (any format and CRS GDAL reads,
-through pyogrio; a zipped shapefile directly). Field names are recognised for
+Files are read as their publishers ship them (GeoJSON, GeoPackage, a shapefile or
+a zipped one, in any CRS), through pyogrio under the same rules as plot uploads
+(``plots.importers.vector_file``: the content must match the name, no VRT, no
+network). Field names are recognised for
 INEI (IDDIST, UBIGEO, NOMBDIST …), SERNANP (anp_codi, acr_nomb, anp_cate …) and
 WDPA (WDPAID, NAME, DESIG_ENG); others can be named. Invalid polygons are repaired
 by ST_MakeValid's rule and reported; features sharing a code are merged and
@@ -23,6 +25,8 @@ from pyogrio.errors import DataSourceError
 
 from plots import geometry
 from plots.errors import ValidationFailed
+from plots.importers.base import ImportFileError
+from plots.importers.vector_file import checked_source
 from plots.models import AdminArea, Plot, ProtectedArea
 
 CODE_FIELDS = {
@@ -82,9 +86,11 @@ def _read(path: Path, srid: int | None):
     path = Path(path)
     if not path.exists():
         raise ValidationFailed(f"{path}: file not found")
-    source = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else str(path)
     try:
-        df = pyogrio.read_dataframe(source)
+        with checked_source(path) as source:
+            df = pyogrio.read_dataframe(source)
+    except ImportFileError as exc:
+        raise ValidationFailed(f"{path.name}: {exc.reason}") from None
     except (DataSourceError, OSError, ValueError) as exc:
         raise ValidationFailed(f"{path.name}: GDAL cannot read it ({exc})") from None
     if df.crs is None:

@@ -142,13 +142,10 @@ def plot_update_boundary(*, plot: Plot, geometry_value: Any, srid: int | None = 
         return plot, False
     start = valid_from or survey_date or timezone.localdate()
     current = plot.boundaries.filter(valid_to__isnull=True).first()
-    if current is not None:
-        if start < current.valid_from:
-            raise ValidationFailed(
-                f"the new boundary starts on {start}, before the current one (from {current.valid_from}); "
-                "history is only appended", field="valid_from")
-        current.valid_to = start
-        current.save(update_fields=["valid_to"])
+    if current is not None and start < current.valid_from:
+        raise ValidationFailed(
+            f"the new boundary starts on {start}, before the current one (from {current.valid_from}); "
+            "history is only appended", field="valid_from")
     _apply_geometry(plot, clean)
     if survey_method:
         plot.survey_method = survey_method
@@ -157,8 +154,28 @@ def plot_update_boundary(*, plot: Plot, geometry_value: Any, srid: int | None = 
     if gps_accuracy_m is not None:
         plot.gps_accuracy_m = gps_accuracy_m
     _save(plot)
+    _supersede(current, start)
     _record_boundary(plot, clean, valid_from=start, source=source, actor=actor)
     return plot, True
+
+
+def _supersede(current: PlotBoundary | None, start: date) -> None:
+    """Close the version in force before a new one starting on ``start``.
+
+    A version that started the same day was never in force (it would end the day
+    it began, valid_from = valid_to): a same-day re-survey replaces it rather than
+    leave it in the history. It is deleted, not edited, so the check results and
+    GPS track that referred to it lose the link (SET_NULL) instead of appearing
+    to judge the new geometry. The caller holds the plot's row lock (SELECT … FOR
+    UPDATE), so two concurrent re-surveys of one plot take turns here.
+    """
+    if current is None:
+        return
+    if current.valid_from == start:
+        current.delete()
+    else:
+        current.valid_to = start
+        current.save(update_fields=["valid_to"])
 
 
 @transaction.atomic

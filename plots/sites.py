@@ -3,8 +3,8 @@
     suggest_sites(n=3, keep_existing=True, organization=None, resolution=7) -> Suggestion
 
 Demand is the estimated production (plots.concentration's production_kg) of the
-active plots, gathered per H3 cell (resolution 7 by default, ~5 km² cells) at the
-cell's centre. Candidate sites are the centres of the cells with production that
+active plots, gathered per H3 cell (resolution 7 by default, ~5 km² cells; a privacy
+unit coarser than that at its own cell) at the cell's centre. Candidate sites are the centres of the cells with production that
 lie outside every protected area (protected areas and buffer zones alike). Existing
 collection centres and fermentaries (traceability.Facility with a location) are
 kept fixed when ``keep_existing``. The p-median — choose the sites that minimise
@@ -12,9 +12,10 @@ the sum over cells of production × geodesic distance to the nearest open site �
 solved exactly as an integer programme by spopt (PySAL) with the CBC solver that
 ships with PuLP. Distances are geodesic on WGS 84 (pyproj's Geod).
 
-Privacy: the result shows sites and what each serves, never a plot or producer; a
-demand cell is shown only with at least k producers, and a site's production only
-when it serves at least k producers.
+Privacy: demand is read through the privacy units (plots.privacy), so the
+optimisation itself, and every figure it returns, sees only sums over groups of at
+least k producers; never a plot or producer. Filtering by organization is for
+roles that may see plots.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from django.conf import settings
 from django.db import connection
 from pyproj import Geod
 
-from plots import h3cells
-from plots.concentration import BASE, filters_sql, production_sql
+from plots import privacy
+from plots.concentration import check_protected, partition
 from plots.errors import ValidationFailed
 
 GEOD = Geod(ellps="WGS84")
@@ -48,20 +49,17 @@ class Suggestion:
 
 
 def _demand(resolution: int, organization: str | None) -> list[tuple[str, float, float, float, int]]:
-    h3cells.refresh()
-    where, params, _ = filters_sql(organization, None, None, None)
-    sql = BASE.format(production=production_sql(), where=where + " AND p.h3_cell IS NOT NULL") + f"""
-        SELECT chacra_h3_parent(b.h3_cell, {int(resolution)}) AS cell, sum(b.production_kg),
-               count(DISTINCT b.producer_id)
-        FROM b GROUP BY 1 HAVING sum(b.production_kg) > 0 ORDER BY 1"""
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
+    """(cell, lon, lat, production kg, producers) per demand cell: the privacy units
+    (plots.privacy) on the H3 grid of ``resolution``, so the optimisation, like every
+    figure it returns, sees only sums over whole units."""
+    part = partition(organization=organization)
     out = []
-    for cell, production, producers in rows:
-        text = h3.int_to_str(int(cell))
-        lat, lon = h3.cell_to_latlng(text)
-        out.append((text, lon, lat, float(production), int(producers)))
+    for cell in privacy.h3_cells(part, resolution):
+        production = sum(unit.sums(["production_kg"])["production_kg"] for unit in cell.units)
+        if production <= 0:
+            continue
+        lat, lon = h3.cell_to_latlng(cell.key)
+        out.append((cell.key, lon, lat, float(production), cell.producers))
     return out
 
 
@@ -107,7 +105,8 @@ def weighted_mean(cost: np.ndarray, weights: np.ndarray) -> float:
 
 
 def suggest_sites(*, n: int = 3, keep_existing: bool = True, organization: str | None = None,
-                  resolution: int = 7, time_limit_s: int = 120) -> Suggestion:
+                  resolution: int = 7, time_limit_s: int = 120, protected: bool = True) -> Suggestion:
+    """``protected``: for a role that may not see plots (no organization filter)."""
     import pulp
     from spopt.locate import PMedian
 
@@ -115,6 +114,8 @@ def suggest_sites(*, n: int = 3, keep_existing: bool = True, organization: str |
         raise ValidationFailed("n must be between 1 and 20 new sites", field="n")
     if not 5 <= resolution <= 8:
         raise ValidationFailed("resolution must be between 5 and 8 (H3)", field="resolution")
+    if protected:
+        check_protected(organization=organization)
     k = settings.CHACRA_PRIVACY_K
     demand = _demand(resolution, organization)
     if not demand:
@@ -136,7 +137,9 @@ def suggest_sites(*, n: int = 3, keep_existing: bool = True, organization: str |
     fixed[: len(existing)] = True
     model = PMedian.from_cost_matrix(cost, weights, p_facilities=len(existing) + n,
                                      predefined_facilities_arr=fixed if existing else None)
-    model = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+    # results=False: the allocation and distances are computed here (geodesic); spopt's own
+    # mean distance divides by a None objective when every demand sits on a candidate.
+    model = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s), results=False)
     if pulp.LpStatus[model.problem.status] != "Optimal":
         raise ValidationFailed(f"the solver stopped without an optimal layout ({pulp.LpStatus[model.problem.status]})")
     chosen = [j for j, var in enumerate(model.fac_vars) if var.value() and var.value() > 0.5]

@@ -5,14 +5,14 @@ Run through the dispatcher: ``scripts/bench concentration [options]``.
 
 What is measured (best of --repeat), on N synthetic plots (default 1,000,000):
 
-  floor          the bare aggregate: one GROUP BY chacra_h3_parent(h3_cell, R) over the
+  floor          the bare aggregate the path needs: one GROUP BY producer over the
                  active plots with the same per-plot figures (hectares, grafted and
-                 fine-flavour hectares, production by plant age, women, flagged plots)
-                 and the same eight aggregates, rows fetched — and nothing else.
+                 fine-flavour hectares, production by plant age, women, flagged plots,
+                 graftings, planting), rows fetched — and nothing else.
   concentration  plots.concentration.concentration(metric, grid="h3:R"): the same
-                 aggregate, then the privacy rule (cells with fewer than k producers
-                 regrouped one resolution up, by index ranges on the stored cell, until
-                 they reach k or are suppressed at resolution 5).
+                 aggregate, then the privacy units (plots.privacy: producers grouped
+                 bottom-up on the H3 tree until each group has k of every contributor
+                 class) and the sums per cell of the grid.
   GeoJSON        the above plus to_geojson: hexagon outlines (h3), class breaks.
 
 Plots are star-shaped 0.3–12 ha polygons over a 4° × 4° box of San Martín, Huánuco
@@ -140,10 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from plots import concentration
 
-    floor_sql = (concentration.BASE.format(production=concentration.production_sql(),
-                                           where=" AND p.h3_cell IS NOT NULL")
-                 + f" SELECT chacra_h3_parent(b.h3_cell, {args.res}) AS key, {concentration.AGGREGATES} "
-                   "FROM b GROUP BY 1")
+    floor_sql = concentration.BASE.format(production=concentration.production_sql(), where="") \
+        + concentration.PER_PRODUCER
 
     def floor():
         with transaction.atomic(), connection.cursor() as cur:
@@ -169,15 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     floor_s, cells, _ = common.best_of(args.repeat, floor, "floor")
     agg_s, result, _ = common.best_of(args.repeat, aggregate, "concentration")
     geo_s, doc, _ = common.best_of(args.repeat, geojson, "GeoJSON")
-    shown = sum(1 for a in result.areas if not a.merged)
-    merged = sum(1 for a in result.areas if a.merged)
     print()
     print(f"concentration benchmark: {args.n} plots, H3 resolution {args.res}, best of {args.repeat}")
     print(f"{'measurement':<40} {'seconds':>9}  result")
     print("-" * 88)
-    print(f"{'floor: bare GROUP BY cell':<40} {floor_s:>9.3f}  {cells} cells")
-    print(f"{'concentration() with the privacy rule':<40} {agg_s:>9.3f}  {shown} cells shown, {merged} merged areas, "
-          f"{len(result.suppressed)} small cells suppressed")
+    print(f"{'floor: bare GROUP BY producer':<40} {floor_s:>9.3f}  {cells} producers")
+    print(f"{'concentration() with the privacy units':<40} {agg_s:>9.3f}  {len(result.areas)} areas over "
+          f"{result.units} units")
     print(f"{'  + to_geojson (outlines, class breaks)':<40} {geo_s:>9.3f}  {len(doc['features'])} features")
     print()
     print("ratios")

@@ -174,7 +174,9 @@ def test_a_cooperative_creates_only_for_its_own_producers(owner, org_a, org_b, m
     mine, theirs = make_producer(organization=org_a), make_producer(organization=org_b)
     assert owner.client.post(URL, feature("c-1", mine.code, square(-76, -8)), format="json").status_code == 201
     r = owner.client.post(URL, feature("c-2", theirs.code, square(-76, -8)), format="json")
-    assert r.status_code == 403 and not Plot.objects.filter(code="c-2").exists()
+    # The answer for a producer that does not exist (a 403 would confirm it does).
+    assert r.status_code == 400 and not Plot.objects.filter(code="c-2").exists()
+    assert r.json()["error"]["message"] == "properties.producer names no known producer"
 
 
 @pytest.mark.parametrize("persona_name", ["buyer", "investor"])

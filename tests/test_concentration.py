@@ -17,8 +17,8 @@ from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.db import connection
 from pyproj import Geod
 
-from plots import concentration, h3cells, sites
-from plots.errors import ValidationFailed
+from plots import concentration, h3cells, privacy, sites
+from plots.errors import Forbidden, ValidationFailed
 from plots.models import AdminArea, CheckResult, Plot, ProtectedArea
 
 pytestmark = pytest.mark.django_db
@@ -47,34 +47,41 @@ def cells():
 
 @pytest.fixture
 def farmed(cells, make_producer, make_plot, org_a):
-    """A: 6 producers (3 women), 7 plots; B: 2 producers; C: 3 producers; D: 1 producer."""
+    """A: 10 producers (5 women), 11 plots, 5 fine-flavour and 5 bulk grafters, one
+    flagged plot: a privacy unit alone. B: 2 producers and C: 3 (gender not recorded):
+    a unit together, at their res-6 parent. D: 1 producer, far: withheld."""
     from nurseries.models import Clone
     from nurseries.services import grafting_create
 
     fine = Clone.objects.create(code="ICS-95-T", fine_flavour=True)
     bulk = Clone.objects.create(code="CCN-51-T", fine_flavour=False)
     made = {}
-    for cell, producers in (("A", 6), ("B", 2), ("C", 3), ("D", 1)):
+    for cell, producers in (("A", 10), ("B", 2), ("C", 3), ("D", 1)):
         lat, lon = h3.cell_to_latlng(cells[cell])
         made[cell] = []
         for i in range(producers):
-            person = make_producer(organization=org_a, gender="female" if (cell == "A" and i < 3) else "male")
+            gender = ("female" if i < 5 else "male") if cell == "A" else "unknown"
+            person = make_producer(organization=org_a, gender=gender)
             geom = square_at(lat, lon, i)
             made[cell].append((make_plot(producer=person, geometry_value=geom, planting_year=2015), geom))
-        if cell == "A":  # a second plot for the first producer of A
-            geom = square_at(lat, lon, 7)
+        if cell == "A":  # a second, young plot for the first producer of A
+            geom = square_at(lat, lon, 10)
             made[cell].append((make_plot(producer=made[cell][0][0].producer, geometry_value=geom,
                                          planting_year=date.today().year - 3), geom))
     a_plots = [p for p, _ in made["A"]]
-    grafting_create(code="g-1", plot=a_plots[0], grafted_on=date.today(), clone=fine, grafts=300,
-                    grafted_ha=Decimal("0.5"))
-    grafting_create(code="g-2", plot=a_plots[1], grafted_on=date.today(), clone=bulk, grafts=300,
-                    grafted_ha=Decimal("0.4"))
-    grafting_create(code="g-3", plot=a_plots[2], grafted_on=date.today(), clone=fine, grafts=900,
-                    grafted_ha=Decimal("1.0"))
+    for i, ha in enumerate(FINE_HA):
+        grafting_create(code=f"g-f{i}", plot=a_plots[i], grafted_on=date.today(), clone=fine, grafts=300,
+                        grafted_ha=Decimal(ha))
+    for i in range(5, 10):
+        grafting_create(code=f"g-b{i}", plot=a_plots[i], grafted_on=date.today(), clone=bulk, grafts=100,
+                        grafted_ha=Decimal(BULK_HA))
     CheckResult.objects.create(plot=a_plots[3], kind="protected_area_overlap", outcome="fail", figures={},
                                datasets={}, method_version="test")
     return made
+
+
+FINE_HA = ("0.5", "0.4", "1.0", "0.3", "0.2")
+BULK_HA = "0.1"
 
 
 def by_id(result) -> dict:
@@ -107,46 +114,72 @@ def shapely_point_inside(geom: dict) -> tuple[float, float]:
 
 
 def test_aggregates_equal_independent_sums(farmed, cells):
-    result = concentration.concentration(metric="hectares", grid="h3:7")
+    result = concentration.concentration(metric="hectares", grid="h3:7", protected=False)
     a = by_id(result)[cells["A"]]
     plots_a = farmed["A"]
-    assert a.values["plots"] == 7 and a.values["producers"] == 6
+    assert a.values["plots"] == 11 and a.values["producers"] == 10
     assert a.values["hectares"] == pytest.approx(sum(geod_ha(g) for _, g in plots_a), rel=1e-9)
-    assert a.values["women_share"] == pytest.approx(3 / 6)
+    assert a.values["women_share"] == pytest.approx(5 / 10)
     areas = [geod_ha(g) for _, g in plots_a]
-    assert a.values["grafted_ha"] == pytest.approx(0.5 + 0.4 + 1.0, rel=1e-9)
-    assert a.values["fine_flavour_ha"] == pytest.approx(0.5 + 1.0, rel=1e-9)
+    fine = sum(float(h) for h in FINE_HA)
+    assert a.values["grafted_ha"] == pytest.approx(fine + 5 * float(BULK_HA), rel=1e-9)
+    assert a.values["fine_flavour_ha"] == pytest.approx(fine, rel=1e-9)
     assert a.values["flagged_plots"] == 1
-    # Yield by age (defaults 0:0, 3:150, 4:350, 5:518): six mature plots, one in its third year.
-    assert a.values["production_kg"] == pytest.approx(sum(areas[:6]) * 518 + areas[6] * 150, rel=1e-9)
+    # Yield by age (defaults 0:0, 3:150, 4:350, 5:518): ten mature plots, one in its third year.
+    assert a.values["production_kg"] == pytest.approx(sum(areas[:10]) * 518 + areas[10] * 150, rel=1e-9)
 
 
-def test_small_cells_are_merged_into_their_parent_or_suppressed(farmed, cells):
+def test_every_area_is_a_sum_over_whole_units_and_no_member_cell_is_shown(farmed, cells):
     result = concentration.concentration(metric="producers", grid="h3:7")
     shown = by_id(result)
-    assert set(shown) == {cells["A"], cells["parent"]}
-    merged = shown[cells["parent"]]
-    assert merged.level == "h3:6" and merged.members == sorted([cells["B"], cells["C"]])
-    assert merged.values["producers"] == 5 and merged.values["plots"] == 5
-    assert result.suppressed == [cells["D"]]  # alone up to resolution 5
-    assert all(area.values["producers"] >= 5 for area in result.areas)
+    assert set(shown) == {cells["A"], cells["parent"]}  # D (one producer, far away) is withheld
+    together = shown[cells["parent"]]
+    assert together.level == "h3:6" and together.values["producers"] == 5 and together.values["plots"] == 5
+    assert "flagged_plots" not in together.values  # not for roles without plot access
     doc = concentration.to_geojson(result)
-    assert doc["privacy"]["suppressed"] == [cells["D"]]
-    assert doc["privacy"]["merged"] == [{"id": cells["parent"], "level": "h3:6", "members": merged.members}]
-    # The merged region is the union of B and C, not the whole parent (which holds A).
+    text = json.dumps(doc)
+    assert cells["B"] not in text and cells["C"] not in text and cells["D"] not in text
+    # B and C are drawn as their whole parent cell, not as the union of the two small cells.
     from shapely.geometry import shape
 
     region = shape(next(f for f in doc["features"] if f["id"] == cells["parent"])["geometry"])
-    union = shape(h3.h3shape_to_geo(h3.cells_to_h3shape([cells["B"], cells["C"]])))
-    assert region.symmetric_difference(union).area < 1e-12
+    parent = shape(h3.cells_to_geo([cells["parent"]]))
+    assert region.symmetric_difference(parent).area < 1e-12
+    assert [f["id"] for f in doc["features"]][0] == cells["parent"]  # coarser first: finer cells drawn on top
     assert len(doc["classes"]["breaks"]) >= 1 and all(f["properties"]["class"] is not None for f in doc["features"])
-    # A larger k merges more; a smaller one than configured is refused.
-    assert {a.key for a in concentration.concentration(metric="producers", grid="h3:7", k=6).areas} == {cells["A"]}
+    # Every grid from the same units: h3:9 shows A's and the pair's cells, h3:5 one cell with all 15.
+    fine = concentration.concentration(metric="producers", grid="h3:9")
+    assert sorted(a.values["producers"] for a in fine.areas) == [5, 10]
+    (coarse,) = concentration.concentration(metric="producers", grid="h3:5").areas
+    assert coarse.values["producers"] == 15 and coarse.key == h3.cell_to_parent(cells["A"], 5)
+    # Technicians may ask for a larger k; nobody for a smaller one; other roles get k fixed.
+    assert all(a.values["producers"] >= 6 for a in concentration.concentration(grid="h3:7", k=6,
+                                                                                protected=False).areas)
     with pytest.raises(ValidationFailed):
-        concentration.concentration(k=2)
+        concentration.concentration(k=2, protected=False)
+    with pytest.raises(Forbidden):
+        concentration.concentration(k=6)
 
 
-def test_admin_grid_merges_districts_into_provinces(farmed, cells):
+def test_a_unit_keeps_every_class_absent_or_at_least_k(farmed, cells):
+    """Four women and six men in one cell: 1 … k−1 women would be published, so the
+    cell cannot be a unit alone (the women's share minus another map would single
+    them out); with everyone else it makes one unit, or none."""
+    from plots.models import Producer
+
+    first = farmed["A"][0][0].producer
+    Producer.objects.filter(id=first.id).update(gender="male")
+    part = concentration.partition()
+    assert all(privacy.is_safe(len(u.members), _counts(u), 5) for u in part.units)
+    cell_a = [u for u in part.units if u.res == 7 and h3.int_to_str(u.cell) == cells["A"]]
+    assert cell_a == []
+
+
+def _counts(unit) -> dict[str, int]:
+    return {name: sum(name in p.classes for p in unit.members) for name in privacy.CLASSES}
+
+
+def test_admin_grid_places_each_unit_in_its_main_district(farmed, cells):
     dept = AdminArea.objects.create(ubigeo="22", name="SAN MARTIN", level="department", edition=2007)
     prov = AdminArea.objects.create(ubigeo="2210", name="TOCACHE", level="province", edition=2007, parent=dept)
     lat, lon = h3.cell_to_latlng(cells["A"])
@@ -158,21 +191,33 @@ def test_admin_grid_merges_districts_into_provinces(farmed, cells):
                                                                     srid=4326))
     Plot.objects.filter(id__in=[p.id for p, _ in farmed["A"]]).update(district=big)
     Plot.objects.filter(id__in=[p.id for p, _ in farmed["D"]]).update(district=small)
+    # One of A's plots in the small district: the unit still counts wholly in Tocache, its main district.
+    Plot.objects.filter(id=farmed["A"][1][0].id).update(district=small)
     result = concentration.concentration(metric="hectares", grid="district")
-    assert [a.key for a in result.areas] == ["221001"] and result.suppressed == ["221002"]
+    assert [a.key for a in result.areas] == ["221001"]
+    assert result.areas[0].values["plots"] == 11
     doc = concentration.to_geojson(result)
     assert doc["features"][0]["properties"]["name"] == "TOCACHE"
     assert doc["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert [a.key for a in concentration.concentration(grid="province").areas] == ["2210"]
+    assert concentration.concentration(grid="h3:7", region="22").areas[0].key == cells["A"]
 
 
-def test_filters(farmed, cells, org_b, make_producer, make_plot):
-    assert concentration.concentration(metric="plots", grid="h3:7", clone="ICS-95-T").areas == []  # 2 producers
-    everyone = concentration.concentration(metric="plots", grid="h3:7", planting_year="2000..2030")
-    assert sum(a.values["plots"] for a in everyone.areas) == 12
-    only_young = concentration.concentration(metric="plots", grid="h3:7", planting_year=str(date.today().year - 3))
-    assert only_young.areas == [] and only_young.suppressed == [cells["A"]]
+def test_filters_are_for_roles_that_see_plots(farmed, cells, org_b, make_producer, make_plot):
+    fine = concentration.concentration(metric="plots", grid="h3:7", clone="ICS-95-T", protected=False)
+    assert sum(a.values["plots"] for a in fine.areas) == 5 and fine.filters == {"clone": "ICS-95-T"}
+    everyone = concentration.concentration(metric="plots", grid="h3:7", planting_year="2000..2030", protected=False)
+    assert sum(a.values["plots"] for a in everyone.areas) == 16  # D's one plot withheld
+    only_young = concentration.concentration(metric="plots", grid="h3:7", planting_year=str(date.today().year - 3),
+                                             protected=False)
+    assert only_young.areas == []
+    for cut in ({"clone": "ICS-95-T"}, {"organization": "coop-a"}, {"planting_year": "2015"}):
+        with pytest.raises(Forbidden):
+            concentration.concentration(**cut)
+    with pytest.raises(Forbidden):
+        concentration.concentration(metric="flagged_plots")
     with pytest.raises(ValidationFailed):
-        concentration.concentration(planting_year="recent")
+        concentration.concentration(planting_year="recent", protected=False)
     with pytest.raises(ValidationFailed):
         concentration.concentration(grid="h3:12")
 
@@ -190,7 +235,9 @@ def test_concentration_api_png_and_command(farmed, cells, investor, tmp_path):
     png = investor.client.get("/api/v1/concentration.png?metric=fine_flavour_ha")
     assert png["Content-Type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 20_000
     assert investor.client.get("/api/v1/concentration?metric=nope").status_code == 400
-    assert investor.client.get("/api/v1/concentration?k=1").status_code == 400
+    assert investor.client.get("/api/v1/concentration?k=1").status_code == 400  # below any k
+    assert investor.client.get("/api/v1/concentration?k=6").status_code == 403  # fixed for investors
+    assert investor.client.get("/api/v1/concentration?organization=coop-a").status_code == 403
     call_command("concentration", "--metric", "fine_flavour_ha", "--grid", "h3:7", "--png", str(tmp_path / "c.png"),
                  "--geojson", str(tmp_path / "c.geojson"))
     assert json.loads((tmp_path / "c.geojson").read_text())["metric"] == "fine_flavour_ha"
@@ -282,7 +329,7 @@ def test_site_suggestions_avoid_protected_areas_and_answer_as_png(org_a, make_pr
     centre = h3.latlng_to_cell(lat, lon, 7)
     for n, cell in enumerate([centre] + list(h3.grid_ring(centre, 1))):
         clat, clon = h3.cell_to_latlng(cell)
-        for i in range(4 if n == 0 else 1):
+        for i in range(8 if n == 0 else 5):  # each cell a privacy unit of its own; most in the centre
             make_plot(producer=make_producer(organization=org_a), geometry_value=square_at(clat, clon, i))
     clat, clon = h3.cell_to_latlng(centre)
     ProtectedArea.objects.create(name="Reserva", category="national_park", official_code="RES", source="test",

@@ -88,7 +88,10 @@ def test_geojson_creates_then_is_unchanged_then_updates(tmp_path, producer):
     write_json(tmp_path, "plots.geojson", doc)
     third = import_plots(path=path, run_checks=False)
     assert [f.status for f in third.features] == ["updated", "unchanged"]
-    assert Plot.objects.get(code="f-1").boundaries.count() == 2
+    # Re-surveyed the day it was first imported: the new boundary replaces that day's
+    # version (one never in force); see tests/test_boundary_versions.py.
+    boundary = Plot.objects.get(code="f-1").boundaries.get()
+    assert boundary.valid_to is None and boundary.geom.extent[2] == pytest.approx(-76.51 + 0.003)
 
 
 def test_one_refused_feature_writes_nothing_unless_partial(tmp_path, producer):

@@ -228,10 +228,10 @@ def test_the_web_map_renders_plots_and_a_click_opens_their_details(live_server, 
             page.fill("input[name=password]", "map-test-password")
             page.click("button[type=submit]")
             page.wait_for_url("**/map/")
-            page.wait_for_function("window.chacraReady && window.chacraMap.loaded() && "
+            page.wait_for_function("() => window.chacraReady && window.chacraMap.loaded() && "
                                    "window.chacraMap.queryRenderedFeatures({layers: ['plots-fill']}).length >= 8",
                                    timeout=60_000)
-            rendered = page.evaluate("[...new Set(window.chacraMap.queryRenderedFeatures({layers: ['plots-fill']})"
+            rendered = page.evaluate("() => [...new Set(window.chacraMap.queryRenderedFeatures({layers: ['plots-fill']})"
                                      ".map(f => f.properties.code))].sort()")
             assert rendered == sorted(p.code for p in world if p.code != "map-point")
             # Centre the map on the plot inside the park and click it.

@@ -111,13 +111,12 @@ def test_unreadable_files_and_missing_crs_are_refused_and_nothing_is_registered(
 
 
 def test_a_header_declaring_an_absurd_size_is_refused(db, tmp_path):
-    vrt = tmp_path / "huge.vrt"
-    vrt.write_text(
-        '<VRTDataset rasterXSize="5000000" rasterYSize="5000000"><SRS>EPSG:4326</SRS>'
-        "<GeoTransform>-80, 0.00001, 0, 10, 0, -0.00001</GeoTransform>"
-        '<VRTRasterBand dataType="Byte" band="1"/></VRTDataset>')
-    with pytest.raises(ValidationFailed, match=r"huge\.vrt: the header declares an absurd size"):
-        raster_load(paths=[vrt], product="hansen-lossyear", version="v1.11")
+    huge = tmp_path / "huge.tif"  # a GeoTIFF header only (sparse: no block written), one row too wide
+    with rasterio.open(huge, "w", driver="GTiff", width=5_000_000, height=1, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=rasterio.Affine(0.00001, 0, -80, 0, -0.00001, 10), sparse_ok=True):
+        pass
+    with pytest.raises(ValidationFailed, match=r"huge\.tif: the header declares an absurd size"):
+        raster_load(paths=[huge], product="hansen-lossyear", version="v1.11")
 
 
 def test_the_command_registers_and_reports_errors(db, capsys):

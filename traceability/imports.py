@@ -12,7 +12,9 @@ transfers; lot + start for processing), so re-running a file is "unchanged".
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -20,14 +22,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q
 
 from plots import roles
 from plots.errors import DomainError, Forbidden, ValidationFailed
-from plots.imports import FeatureResult, ImportRefused, ImportReport
+from plots.imports import (RACE_REASON, FeatureResult, ImportRefused, ImportReport, import_guard, timed_out,
+                           timeout_reason)
 from plots.models import Organization, Plot
+from plots.selectors import organization_list
 from traceability import services
-from traceability.models import Facility, ProductLot
+from traceability.models import Facility, OrganizationSupplier, ProductLot
 
 MAX_ROWS = 200_000
 
@@ -67,53 +72,81 @@ def _flag(row: dict, name: str) -> bool:
     return value in ("true", "1", "yes")
 
 
-def _org(code: str) -> Organization:
-    org = Organization.objects.filter(code=code).first()
+# References resolve among the records the actor reads (plots.selectors,
+# ProductLot.objects.visible_to): another organization's is refused in the words
+# of a code that does not exist. The command line (no actor) reads everything.
+
+def _org(code: str, actor, *, anyone: bool = False) -> Organization:
+    """``anyone``: a shipment's buyer, which is another organization by nature."""
+    orgs = Organization.objects.all() if actor is None or anyone else organization_list(user=actor)
+    org = orgs.filter(code=code).first()
     if org is None:
         raise ValidationFailed(f"organization {code!r} does not exist")
     return org
 
 
-def _lot(code: str) -> ProductLot:
-    lot = ProductLot.objects.filter(code=code).first()
+def _lot(code: str, actor) -> ProductLot:
+    lots = ProductLot.objects.visible_to(actor) if actor is not None else ProductLot.objects.all()
+    lot = lots.filter(code=code).first()
     if lot is None:
         raise ValidationFailed(f"lot {code!r} does not exist (import lots first)")
     return lot
+
+
+def _facility(code: str, actor) -> Facility | None:
+    if not code:
+        return None
+    facilities = Facility.objects.all()
+    if actor is not None:
+        facilities = facilities.filter(organization__in=organization_list(user=actor))
+    facility = facilities.filter(code=code).first()
+    if facility is None:
+        raise ValidationFailed(f"facility {code!r} does not exist")
+    return facility
+
+
+def _delivering_plot(code: str, actor) -> Plot:
+    """A plot the actor reads, or one of an organization that supplies the actor's
+    (traceability.models.OrganizationSupplier: the explicit share deliveries need)."""
+    plots = Plot.objects.select_related("organization")
+    if actor is not None and not roles.is_staff_role(actor):
+        suppliers = OrganizationSupplier.objects.filter(organization=roles.organization_of(actor))
+        plots = plots.filter(Q(pk__in=Plot.objects.visible_to(actor).values("pk"))
+                             | Q(organization__in=suppliers.values("supplier")))
+    plot = plots.filter(code=code).first()
+    if plot is None:
+        raise ValidationFailed(f"plot {code!r} does not exist")
+    return plot
 
 
 def _facility_row(row: dict, actor) -> tuple[str, str]:
     code = _text(row, "code")
     lon, lat = _number(row, "lon"), _number(row, "lat")
     _, status = services.facility_upsert(code=code, name=_text(row, "name"), kind=_text(row, "kind"),
-                                         organization=_org(_text(row, "organization")), lon=lon, lat=lat,
+                                         organization=_org(_text(row, "organization"), actor), lon=lon, lat=lat,
                                          actor=actor)
     return code, status
 
 
 def _lot_row(row: dict, actor) -> tuple[str, str]:
     code = _text(row, "code")
-    facility_code = _text(row, "facility", required=False)
-    facility = Facility.objects.filter(code=facility_code).first() if facility_code else None
-    if facility_code and facility is None:
-        raise ValidationFailed(f"facility {facility_code!r} does not exist")
-    _, status = services.lot_upsert(code=code, organization=_org(_text(row, "organization")),
+    facility = _facility(_text(row, "facility", required=False), actor)
+    _, status = services.lot_upsert(code=code, organization=_org(_text(row, "organization"), actor),
                                     form=_text(row, "form"), kg=_text(row, "kg"), date=_day(row, "date"),
                                     facility=facility, notes=_text(row, "notes", required=False), actor=actor)
     return code, status
 
 
 def _delivery_row(row: dict, actor) -> tuple[str, str]:
-    plot_code, lot = _text(row, "plot"), _lot(_text(row, "lot"))
-    plot = Plot.objects.select_related("organization").filter(code=plot_code).first()
-    if plot is None:
-        raise ValidationFailed(f"plot {plot_code!r} does not exist")
+    plot_code, lot = _text(row, "plot"), _lot(_text(row, "lot"), actor)
+    plot = _delivering_plot(plot_code, actor)
     day = _day(row, "date")
     _, status = services.delivery_record(plot=plot, lot=lot, kg=_text(row, "kg"), date=day, actor=actor)
     return f"{plot_code}→{lot.code}@{day}", status
 
 
 def _transfer_row(row: dict, actor) -> tuple[str, str]:
-    source, target = _lot(_text(row, "source")), _lot(_text(row, "target"))
+    source, target = _lot(_text(row, "source"), actor), _lot(_text(row, "target"), actor)
     _, status = services.transfer_record(source=source, target=target, kg=_text(row, "kg"),
                                          kind=_text(row, "kind"), date=_day(row, "date"),
                                          factor=_text(row, "factor", required=False) or 1, actor=actor)
@@ -121,7 +154,7 @@ def _transfer_row(row: dict, actor) -> tuple[str, str]:
 
 
 def _processing_row(row: dict, actor) -> tuple[str, str]:
-    lot = _lot(_text(row, "lot"))
+    lot = _lot(_text(row, "lot"), actor)
     started = _day(row, "started")
     figures: dict[str, Any] = {"ended": _day(row, "ended", required=False),
                                "fermentation_days": _number(row, "fermentation_days", whole=True),
@@ -143,8 +176,8 @@ def _shipment_row(row: dict, actor) -> tuple[str, str]:
     raw = row.get("lots")
     codes = raw if isinstance(raw, list) else [c.strip() for c in _text(row, "lots").split(";") if c.strip()]
     _, status = services.shipment_upsert(
-        code=code, seller=_org(_text(row, "seller")), buyer=_org(_text(row, "buyer")),
-        lots=[_lot(str(c)) for c in codes], date=_day(row, "date"),
+        code=code, seller=_org(_text(row, "seller"), actor), buyer=_org(_text(row, "buyer"), actor, anyone=True),
+        lots=[_lot(str(c), actor) for c in codes], date=_day(row, "date"),
         container=_text(row, "container", required=False),
         due_diligence_reference=_text(row, "due_diligence_reference", required=False),
         geolocation_confidential=_flag(row, "geolocation_confidential"), actor=actor)
@@ -190,7 +223,37 @@ def _one(number: int, row: dict, handler, actor) -> FeatureResult:
             result.code, result.status = handler(row, actor)
     except DomainError as exc:
         result.reason = exc.message
+    except IntegrityError:  # another import wrote the same record meanwhile
+        result.reason = RACE_REASON
     return result
+
+
+def _all_rows(data: bytes, fmt: str, kind: str) -> list[tuple[int, dict]]:
+    """Every row, read before anything is written: a file over MAX_ROWS is refused
+    at the first row over, without a row imported or a transaction opened."""
+    try:
+        rows = list(itertools.islice(read_rows(data, fmt, kind), MAX_ROWS + 1))
+    except csv.Error as exc:
+        raise ValidationFailed(f"the CSV cannot be read: {exc}") from None
+    if len(rows) > MAX_ROWS:
+        raise ValidationFailed(f"the file holds more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are imported at "
+                               "once: split it")
+    if not rows:
+        raise ValidationFailed("the file holds no rows")
+    return rows
+
+
+def _write(rows: list[tuple[int, dict]], handler, actor, report: ImportReport, digest: str) -> None:
+    """Every row in its savepoint, in one transaction kept or rolled back as a whole."""
+    with transaction.atomic():
+        org = roles.organization_of(actor) if actor is not None else None
+        import_guard(what="traceability", digest=digest, organization_id=org.id if org else None, name=report.file)
+        for number, row in rows:
+            report.features.append(_one(number, row, handler, actor))
+        if report.dry_run or (report.counts["refused"] and not report.partial):
+            transaction.set_rollback(True)
+        else:
+            report.written = True
 
 
 def import_rows(*, kind: str, data: bytes, fmt: str, name: str = "upload", actor=None, dry_run: bool = False,
@@ -204,25 +267,18 @@ def import_rows(*, kind: str, data: bytes, fmt: str, name: str = "upload", actor
     if actor is not None and not roles.can_write_at_all(actor):
         raise Forbidden(f"your role cannot import {kind}")
     report = ImportReport(file=name, format=fmt, dry_run=dry_run, partial=partial)
-    with transaction.atomic():
-        try:
-            for number, row in read_rows(data, fmt, kind):
-                if len(report.features) >= MAX_ROWS:
-                    raise ValidationFailed(f"more than {MAX_ROWS} rows; split the file")
-                report.features.append(_one(number, row, KINDS[kind], actor))
-        except ValidationFailed as exc:
-            report.error = exc.message
-        except csv.Error as exc:
-            report.error = f"the CSV cannot be read: {exc}"
-        refused = report.counts["refused"]
-        if not report.features and not report.error:
-            report.error = "the file holds no rows"
-        if dry_run or report.error or (refused and not partial):
-            transaction.set_rollback(True)
-        else:
-            report.written = True
+    try:
+        rows = _all_rows(data, fmt, kind)
+        _write(rows, KINDS[kind], actor, report, f"{kind}:{hashlib.sha256(data).hexdigest()}")
+    except ValidationFailed as exc:
+        report.error = exc.message
+    except OperationalError as exc:
+        if not timed_out(exc):
+            raise
+        report.error, report.features, report.written = timeout_reason(), [], False
     if report.error:
         raise ImportRefused(f"{name}: {report.error}", report)
+    refused = report.counts["refused"]
     if refused and not partial and not dry_run:
         raise ImportRefused(f"{name}: {refused} of {len(report.features)} rows refused; nothing was written "
                             "(fix them, or import the others with partial)", report)

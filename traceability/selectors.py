@@ -157,6 +157,9 @@ _ORIGIN_SELECT = """
     LEFT JOIN LATERAL ({seasons}) mb ON true
 )
 SELECT j.code, j.share, j.failures, j.missing,
+       -- What the lot received (kg × factor over its inputs), on every row: one round
+       -- trip for the whole origin instead of a second statement (see origin_of).
+       (SELECT COALESCE(SUM(i.kg * i.factor), 0) FROM traceability_lotinput i WHERE i.target_id = %(lot)s) AS received,
        json_build_object(
            'type', 'Feature', 'id', j.code,
            'geometry', ST_AsGeoJSON(ST_ForcePolygonCCW(COALESCE(j.geom, j.location)), 7)::json,
@@ -256,16 +259,17 @@ def origin_of(lot: ProductLot, *, names: bool = True) -> Origin:
     with connection.cursor() as cur:
         cur.execute(sql + _ORIGIN_SELECT.replace("{seasons}", seasons), params)
         rows = cur.fetchall()
-    received = _received(lot.id)
+    # Every row carries the lot's received mass; a lot no plot reaches has no row to carry it.
+    received = Decimal(rows[0][4]) if rows else _received(lot.id)
     reasons: list[dict[str, str]] = []
-    for code, _share, failures, missing, _feature in rows:
+    for code, _share, failures, missing, _received_kg, _feature in rows:
         reasons += [{"plot": code, "verdict": NOT_COMPLIANT, "reason": r} for r in failures]
         reasons += [{"plot": code, "verdict": INCOMPLETE, "reason": r} for r in missing]
     reasons += _lot_reasons(lot, received, bool(rows))
     verdict = (NOT_COMPLIANT if any(r["verdict"] == NOT_COMPLIANT for r in reasons)
                else INCOMPLETE if reasons else COMPLIANT)
     shares = {row[0]: Decimal(row[1]) for row in rows}
-    return Origin(lot=lot, features=[row[4] for row in rows], verdict=verdict, reasons=reasons,
+    return Origin(lot=lot, features=[row[5] for row in rows], verdict=verdict, reasons=reasons,
                   received_kg=received, share_total=sum(shares.values(), Decimal(0)), names_shown=names,
                   plot_shares=shares)
 

@@ -20,6 +20,7 @@ from django.db.models import F, Sum
 
 from plots import roles
 from plots.errors import Forbidden, ValidationFailed, from_django_validation
+from plots.imports import code_in_use
 from plots.models import Organization, Plot
 from traceability.models import (MASS_TOLERANCE, Facility, LotForm, LotInput, OrganizationSupplier,
                                  ProcessingEvent, ProductLot, Shipment)
@@ -54,6 +55,13 @@ def _require_write(actor, organization_id: int) -> None:
         raise Forbidden("you may only record lots, deliveries and shipments of your own organization")
 
 
+def _require_own_code(actor, organization_id: int, what: str, code: str) -> None:
+    """A code held by another organization's record: refused without saying whose
+    (the user cannot read it; codes are unique, so that it is taken cannot be hidden)."""
+    if actor is not None and not roles.can_write_organization(actor, organization_id):
+        raise code_in_use(what, code)
+
+
 def _decimal(value: Any, name: str) -> Decimal:
     try:
         result = Decimal(str(value))
@@ -85,7 +93,7 @@ def facility_upsert(*, code: str, name: str, kind: str, organization: Organizati
     values = {"name": name, "kind": kind, "organization": organization, "location": location}
     if facility is None:
         return _save(Facility(code=code, **values)), "created"
-    _require_write(actor, facility.organization_id)
+    _require_own_code(actor, facility.organization_id, "facility", code)
     changed = {k: v for k, v in values.items()
                if (getattr(facility, k) != v if k != "location" else not _same_point(facility.location, v))}
     if not changed:
@@ -118,7 +126,7 @@ def lot_upsert(*, code: str, organization: Organization, form: str, kg: Any, dat
     lot = ProductLot.objects.select_for_update().filter(code=code).first()
     if lot is None:
         return _save(ProductLot(code=code, **values)), "created"
-    _require_write(actor, lot.organization_id)
+    _require_own_code(actor, lot.organization_id, "lot", code)
     changed = {k: v for k, v in values.items() if getattr(lot, k) != v}
     if not changed:
         return lot, "unchanged"
@@ -273,7 +281,7 @@ def shipment_upsert(*, code: str, seller: Organization, buyer: Organization, lot
     shipment = Shipment.objects.filter(code=code).first()
     wanted = sorted(lot.id for lot in lots)
     if shipment is not None:
-        _require_write(actor, shipment.seller_id)
+        _require_own_code(actor, shipment.seller_id, "shipment", code)
         same = all(getattr(shipment, k) == v for k, v in values.items())
         if same and sorted(shipment.lots.values_list("id", flat=True)) == wanted:
             return shipment, "unchanged"

@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
 from api.geojson import FeatureText, JSONBuildObject, feature_collection, geojson_response, geometry_json
-from api.params import decode_cursor, encode_cursor, parse_bbox, parse_choice, parse_limit, reject_unknown
+from api.params import decode_cursor, encode_cursor, parse_bbox, parse_choice, parse_int, parse_limit, reject_unknown
 from plots import selectors
 from plots.models import AdminArea, ProtectedArea
 
@@ -66,13 +66,9 @@ class AdminAreaListView(APIView):
     def get(self, request):
         p = request.query_params
         reject_unknown(p, {"level", "edition", "parent", "bbox", "limit", "cursor"})
-        edition = p.get("edition")
-        if edition and not edition.isdigit():
-            from plots.errors import ValidationFailed
-
-            raise ValidationFailed("edition must be a year such as 2007", field="edition")
+        edition = parse_int(p.get("edition"), "edition", minimum=1, maximum=9999)  # a year such as 2007
         qs = selectors.admin_area_list(level=parse_choice(p.get("level"), "level", AdminArea.Level.choices),
-                                       edition=int(edition) if edition else None, parent=p.get("parent"),
+                                       edition=edition, parent=p.get("parent"),
                                        bbox=parse_bbox(p.get("bbox")))
         return paged_collection(request, admin_area_features(qs))
 

@@ -1,7 +1,8 @@
 """Aggregates for investors: /api/v1/concentration, its PNG, and /api/v1/site-suggestions.
 
 Every role may call these (they show no plot, producer or lot; see
-plots.concentration for the privacy rule); other endpoints keep investors out.
+plots.privacy for the disclosure control). Roles that may not see plots get the
+protected form: region as the only filter, k fixed, no flagged-plot counts.
 """
 
 from __future__ import annotations
@@ -12,80 +13,86 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
 from api.geojson import geojson_response
-from api.params import reject_unknown
-from plots import concentration, maps, sites
+from api.params import parse_int, reject_unknown
+from plots import concentration, maps, roles, sites
 from plots.errors import ValidationFailed
 
 PARAMS = {"metric", "grid", "k", "organization", "clone", "planting_year", "region"}
 DOC_PARAMS = [
     OpenApiParameter("metric", str, enum=list(concentration.METRICS), description="default fine_flavour_ha"),
     OpenApiParameter("grid", str, description="h3:5 … h3:9 (default h3:7), district, province or department"),
-    OpenApiParameter("k", int, description="fewest producers an area may show (at least CHACRA_PRIVACY_K, default 5)"),
-    OpenApiParameter("organization", str), OpenApiParameter("clone", str, description="clone code, e.g. ICS-95"),
-    OpenApiParameter("planting_year", str, description="a year (2016) or a range (2014..2018)"),
+    OpenApiParameter("k", int, description="fewest producers an area may show (at least CHACRA_PRIVACY_K, "
+                     "default 5; technicians and admins only)"),
+    OpenApiParameter("organization", str, description="technicians and admins only"),
+    OpenApiParameter("clone", str, description="clone code, e.g. ICS-95 (technicians and admins only)"),
+    OpenApiParameter("planting_year", str, description="a year (2016) or a range (2014..2018); technicians and "
+                     "admins only"),
     OpenApiParameter("region", str, description="department UBIGEO or name"),
 ]
 
 
-def _int(value, name, default):
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number (got {value!r})", field=name) from None
+def protected(user) -> bool:
+    """Whether ``user`` gets the protected aggregates (plots.privacy): every role
+    that may not see every plot."""
+    return not roles.is_staff_role(user)
 
 
-def cached_result(params) -> dict:
-    """_result, kept five minutes per parameter set: a map asks for many tiles of one
-    grid, and the OGC collection pages through the same one."""
+def cached_result(params, user) -> dict:
+    """_result, kept five minutes per data version, parameter set and audience: a
+    map asks for many tiles of one grid, and the OGC collection pages through the
+    same one; any write changes the version (concentration.data_version)."""
     from django.core.cache import cache
 
-    key = "chacra:concentration:" + "&".join(f"{k}={params[k]}" for k in sorted(params) if k in PARAMS)
+    reject_unknown(params, PARAMS)
+    audience = "protected" if protected(user) else "staff"
+    key = (f"chacra:concentration:{concentration.data_version()}:{audience}:"
+           + "&".join(f"{k}={params[k]}" for k in sorted(params) if k in PARAMS))
     doc = cache.get(key)
     if doc is None:
-        doc = _result(params)
+        doc = _result(params, user)
         cache.set(key, doc, 300)
     return doc
 
 
-def _result(params) -> dict:
+def _result(params, user) -> dict:
     reject_unknown(params, PARAMS)
     result = concentration.concentration(
         metric=params.get("metric") or "fine_flavour_ha", grid=params.get("grid") or "h3:7",
-        k=_int(params.get("k"), "k", None), organization=params.get("organization"), clone=params.get("clone"),
-        planting_year=params.get("planting_year"), region=params.get("region"))
+        k=parse_int(params.get("k"), "k", minimum=2, maximum=1_000_000), organization=params.get("organization"), clone=params.get("clone"),
+        planting_year=params.get("planting_year"), region=params.get("region"), protected=protected(user))
     return concentration.to_geojson(result)
 
 
 class ConcentrationView(APIView):
     @extend_schema(summary="Concentration of producers, hectares, fine-flavour hectares … by H3 cell or admin area "
-                   "(GeoJSON for a choropleth, with class breaks; areas below k producers merged or suppressed)",
+                   "(GeoJSON for a choropleth, with class breaks; every area a sum over privacy units of at least k "
+                   "producers)",
                    parameters=DOC_PARAMS, responses={(200, "application/geo+json"): OpenApiTypes.OBJECT})
     def get(self, request):
         import json
 
-        return geojson_response(json.dumps(_result(request.query_params), separators=(",", ":")))
+        return geojson_response(json.dumps(cached_result(request.query_params, request.user), separators=(",", ":")))
 
 
 class ConcentrationPngView(APIView):
     @extend_schema(summary="The concentration map as a PNG (legend, title, scale bar, north arrow, districts)",
                    parameters=DOC_PARAMS, responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request):
-        return HttpResponse(maps.choropleth_png(_result(request.query_params)), content_type="image/png")
+        return HttpResponse(maps.choropleth_png(cached_result(request.query_params, request.user)), content_type="image/png")
 
 
 SITE_PARAMS = {"n", "keep_existing", "organization", "resolution", "format"}
 
 
-def _sites(params) -> dict:
+def _sites(params, user) -> dict:
     reject_unknown(params, SITE_PARAMS)
     keep = params.get("keep_existing", "true")
     if keep not in ("true", "false"):
         raise ValidationFailed("keep_existing must be true or false", field="keep_existing")
-    suggestion = sites.suggest_sites(n=_int(params.get("n"), "n", 3), keep_existing=keep == "true",
+    suggestion = sites.suggest_sites(n=parse_int(params.get("n"), "n", default=3, minimum=1, maximum=20), keep_existing=keep == "true",
                                      organization=params.get("organization"),
-                                     resolution=_int(params.get("resolution"), "resolution", 7))
+                                     resolution=parse_int(params.get("resolution"), "resolution", default=7, minimum=5, maximum=8),
+                                     protected=protected(user))
     return sites.to_geojson(suggestion)
 
 
@@ -104,7 +111,7 @@ class SiteSuggestionsView(APIView):
         fmt = request.query_params.get("format") or "geojson"
         if fmt not in ("geojson", "png"):
             raise ValidationFailed("format must be geojson or png", field="format")
-        doc = _sites(request.query_params)
+        doc = _sites(request.query_params, request.user)
         if fmt == "png":
             return HttpResponse(maps.sites_png(doc), content_type="image/png")
         return geojson_response(json.dumps(doc, separators=(",", ":")))

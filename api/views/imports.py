@@ -8,12 +8,13 @@ from pathlib import Path
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import error_body
+from api.params import parse_int
 from plots import roles
 from plots.errors import Forbidden, ValidationFailed
 from plots.importers import registry
@@ -28,6 +29,41 @@ def _flag(data, name: str) -> bool:
     if value not in ("true", "false", "1", "0", "yes", "no", ""):
         raise ValidationFailed(f"{name} must be true or false", field=name)
     return value in ("true", "1", "yes")
+
+
+# What a multipart body adds around the file (boundaries, part headers, the form's
+# small fields): a body larger than the limit by more than this cannot hold a file
+# within it.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def _too_large(what: str, size: int) -> Response:
+    message = f"{what} is {_size(size)}; the limit is {_size(settings.CHACRA_MAX_IMPORT_BYTES)}"
+    return Response(error_body(413, "too_large", message), status=413)
+
+
+def refuse_large_body(request) -> Response | None:
+    """413 judged from Content-Length alone, before the body is read, parsed or
+    spooled to disk (the request's transaction is then still empty)."""
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = 0
+    if size > settings.CHACRA_MAX_IMPORT_BYTES + MULTIPART_OVERHEAD:
+        return _too_large("the upload", size)
+    return None
+
+
+def refuse_large_file(upload) -> Response | None:
+    """413 for a file over the limit, by its size as received (the body check allows
+    for the multipart overhead)."""
+    if upload.size > settings.CHACRA_MAX_IMPORT_BYTES:
+        return _too_large(Path(upload.name).name, upload.size)
+    return None
 
 
 class ImportView(APIView):
@@ -46,6 +82,9 @@ class ImportView(APIView):
     def post(self, request):
         if not roles.can_write_at_all(request.user):
             raise Forbidden("your role cannot import plots")
+        refused = refuse_large_body(request)
+        if refused is not None:
+            return refused
         data = request.data
         unknown = sorted(set(data) - FIELDS)
         if unknown:
@@ -53,15 +92,13 @@ class ImportView(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationFailed("send the file as multipart field 'file'", field="file")
-        if upload.size > settings.CHACRA_MAX_IMPORT_BYTES:
-            return Response(error_body(413, "too_large", f"{upload.name} is {upload.size / 1e6:.1f} MB; the limit is "
-                                       f"{settings.CHACRA_MAX_IMPORT_BYTES / 1e6:.0f} MB"), status=413)
+        refused = refuse_large_file(upload)
+        if refused is not None:
+            return refused
         fmt = data.get("format") or None
         if fmt and fmt not in registry.names():
             raise ValidationFailed(f"format must be one of {', '.join(registry.names())}", field="format")
-        crs = data.get("crs") or None
-        if crs is not None and not str(crs).isdigit():
-            raise ValidationFailed("crs must be an EPSG code such as 32718", field="crs")
+        crs = parse_int(data.get("crs") or None, "crs", minimum=1024, maximum=999_999)  # EPSG codes, e.g. 32718
         country = (data.get("country") or "PE").upper()
         if country != "NONE" and country not in COUNTRY_BOUNDS:
             raise ValidationFailed(f"country must be one of {', '.join(COUNTRY_BOUNDS)} or none", field="country")
@@ -75,7 +112,7 @@ class ImportView(APIView):
                     out.write(chunk)
             try:
                 report = import_plots(
-                    path=path, fmt=fmt, srid=int(crs) if crs else None, organization=organization,
+                    path=path, fmt=fmt, srid=crs, organization=organization,
                     actor=request.user, dry_run=_flag(data, "dry_run"), partial=_flag(data, "partial"),
                     country=None if country == "NONE" else country, display_name=name,
                     repair_rules=DEFAULT_REPAIRS if _flag({"r": data.get("repair", "true")}, "r") else ())

@@ -19,25 +19,20 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import error_body
 from api.geojson import FeatureText, JSONBuildObject, feature_collection, geojson_response, geometry_json
-from api.params import parse_choice, parse_limit, reject_unknown
+from api.params import Pagination, parse_choice, reject_unknown
+from api.views.imports import refuse_large_body
 from nurseries import selectors
 from nurseries.imports import SHEETS, SheetRefused, import_sheet
 from nurseries.models import MaterialLot, Nursery
 from plots import roles
 from plots.errors import Forbidden, ValidationFailed
 from plots.models import Plot
-
-
-class Pagination(LimitOffsetPagination):
-    default_limit = 100
-    max_limit = 1000
 
 
 def nursery_features(qs):
@@ -80,11 +75,11 @@ class LotSerializer(serializers.Serializer):
     code = serializers.CharField()
     kind = serializers.CharField()
     species = serializers.CharField()
-    clone = serializers.CharField(source="clone.code", default=None)
-    fine_flavour = serializers.BooleanField(source="clone.fine_flavour", default=None)
+    clone = serializers.CharField(source="clone.code", default=None, allow_null=True)
+    fine_flavour = serializers.BooleanField(source="clone.fine_flavour", default=None, allow_null=True)
     quantity = serializers.IntegerField()
     produced_on = serializers.DateField()
-    nursery = serializers.CharField(source="nursery.code", default=None)
+    nursery = serializers.CharField(source="nursery.code", default=None, allow_null=True)
     source_plot = serializers.SerializerMethodField()
 
     def get_source_plot(self, lot: MaterialLot) -> str | None:
@@ -106,10 +101,6 @@ class MaterialLotListView(APIView):
     def get(self, request):
         params = request.query_params
         reject_unknown(params, {"nursery", "kind", "clone", "limit", "offset"})
-        # DRF's paginator silently ignores a bad limit or offset; say so instead.
-        parse_limit(params.get("limit"), default=Pagination.default_limit, maximum=Pagination.max_limit)
-        if not params.get("offset", "0").isdigit():
-            raise ValidationFailed("offset must be a whole number, 0 or more", field="offset")
         qs = selectors.lot_list(user=request.user, nursery=params.get("nursery"), clone=params.get("clone"),
                                 kind=parse_choice(params.get("kind"), "kind", MaterialLot.Kind.choices))
         paginator = Pagination()
@@ -238,25 +229,31 @@ class GraftingStatsView(APIView):
         description="grafted_ha sums the graftings (4 decimals, exact); planted_ha sums the area of every plot "
         "that received rootstock seedlings or grafted plants; grafted_share = grafted_ha / planted_ha; clones: "
         "the clone mix, grafted ha by clone (not with by=clone). "
-        "Cooperative users see their organization's plots; by=plot is not offered to buyers and investors.",
+        "Cooperative users see their organization's plots; by=plot is not offered to buyers and investors, who "
+        "get rows by region or district only, each a sum over privacy units of at least k producers (see "
+        "/api/v1/concentration), without the clone mix.",
         parameters=[OpenApiParameter("by", str, enum=[b for b, _ in BY], description="default region")],
         responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         reject_unknown(request.query_params, {"by"})
         by = parse_choice(request.query_params.get("by"), "by", BY) or "region"
         rows = selectors.grafting_stats(user=request.user, by=by)
+        protected = not roles.is_staff_role(request.user) and roles.role_of(request.user) != roles.Role.COOPERATIVE
         body_rows = [{
             "key": r.key, "name": r.name, "grafted_ha": float(r.grafted_ha),
             "planted_ha": float(r.planted_ha) if r.planted_ha is not None else None,
             "grafted_share": round(r.grafted_share, 6) if r.grafted_share is not None else None,
             "graftings": r.graftings, "grafts": r.grafts, "survivors": r.survivors, "plots_grafted": r.plots_grafted,
             "plots_planted": r.plots_planted,
-            "clones": {code: float(ha) for code, ha in r.clones.items()} if by != "clone" else None} for r in rows]
+            "clones": {code: float(ha) for code, ha in r.clones.items()} if by != "clone" and not protected else None}
+            for r in rows]
         grafted = sum((r.grafted_ha for r in rows), start=0)
         planted = sum((r.planted_ha or 0 for r in rows), start=0)
         scope = roles.organization_of(request.user).code if roles.role_of(request.user) == roles.Role.COOPERATIVE \
             else "all"
-        return Response({"by": by, "scope": scope, "rows": body_rows,
+        privacy = {"k": settings.CHACRA_PRIVACY_K, "rule": "every row is a sum over privacy units of at least k "
+                   "producers placed at the unit's district; no clone mix, no rows by clone"} if protected else None
+        return Response({"by": by, "scope": scope, "rows": body_rows, "privacy": privacy,
                          "totals": {"grafted_ha": float(grafted), "planted_ha": float(planted) if by != "clone" else None,
                                     "graftings": sum(r.graftings for r in rows)}})
 
@@ -282,6 +279,9 @@ class NurserySheetImportView(APIView):
     def post(self, request):
         if not roles.can_write_at_all(request.user):
             raise Forbidden("your role cannot import nursery sheets")
+        refused = refuse_large_body(request)  # before request.data reads the body
+        if refused is not None:
+            return refused
         data = request.data
         unknown = sorted(set(data) - IMPORT_FIELDS)
         if unknown:

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.params import parse_choice, reject_unknown
+from api.params import Pagination, parse_choice, reject_unknown
 from api.serializers import OrganizationSerializer, ProducerSerializer
 from plots import selectors, services
 from plots.errors import ValidationFailed
 from plots.models import Organization, Producer
 
 
-class Pagination(LimitOffsetPagination):
-    default_limit = 100
-    max_limit = 1000
-
-
 class ProducerListView(APIView):
+    # Declared for the OpenAPI document: the list answers Pagination's {count, next, previous, results}.
+    pagination_class = Pagination
+
     @extend_schema(summary="Producers (households) you can see",
-                   parameters=[OpenApiParameter("organization", str), OpenApiParameter("gender", str),
-                               OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+                   parameters=[OpenApiParameter("organization", str), OpenApiParameter("gender", str)],
                    responses=ProducerSerializer(many=True))
     def get(self, request):
         reject_unknown(request.query_params, {"organization", "gender", "limit", "offset"})
@@ -45,6 +41,7 @@ class ProducerListView(APIView):
         if organization is None:
             raise ValidationFailed(f"organization {org_code!r} does not exist", field="organization")
         producer = services.producer_create(organization=organization, actor=request.user, **data)
+        producer.plot_count = 0  # a new household has no plot yet; the field is always present
         return Response(ProducerSerializer(producer, context={"request": request}).data, status=201)
 
 
@@ -58,6 +55,8 @@ class ProducerDetailView(APIView):
 
 
 class OrganizationListView(APIView):
+    pagination_class = Pagination
+
     @extend_schema(summary="Organizations you can see", responses=OrganizationSerializer(many=True))
     def get(self, request):
         reject_unknown(request.query_params, {"limit", "offset"})

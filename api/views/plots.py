@@ -18,7 +18,7 @@ from api.params import (decode_cursor, encode_cursor, parse_bbox, parse_choice, 
 from api.serializers import BoundaryVersionSerializer, PlotPropertiesSerializer
 from plots import roles, selectors, services
 from plots.errors import Forbidden, ValidationFailed
-from plots.models import CheckResult, Plot, PlotBoundary, Producer
+from plots.models import CheckResult, Plot, PlotBoundary
 
 LIST_PARAMS = {"bbox", "district", "region", "organization", "producer", "updated_since", "status", "limit",
                "cursor", "protected_overlap", "double_claim", "check_outcome", "deforestation"}
@@ -126,7 +126,9 @@ class PlotListView(APIView):
         for name in ("code", "producer"):
             if not props.get(name):
                 raise ValidationFailed(f"properties.{name} is required", field=f"properties.{name}")
-        producer = Producer.objects.filter(code=props.pop("producer")).first()
+        # Among the producers the user reads: another organization's is refused in the
+        # words of one that does not exist (a 403 would confirm that it does).
+        producer = selectors.producer_list(user=request.user).filter(code=props.pop("producer")).first()
         if producer is None:
             raise ValidationFailed("properties.producer names no known producer", field="properties.producer")
         if Plot.objects.filter(code=props["code"]).exists():

@@ -9,6 +9,7 @@ or phones here.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,7 +19,8 @@ from rest_framework.views import APIView
 
 from api.errors import error_body
 from api.geojson import feature_collection, geojson_response
-from api.params import parse_choice, reject_unknown
+from api.params import parse_choice, parse_int, reject_unknown
+from api.views.imports import refuse_large_body, refuse_large_file
 from plots import roles
 from plots.errors import Forbidden, ValidationFailed
 from plots.imports import ImportRefused
@@ -123,10 +125,8 @@ class LotEudrView(APIView):
         if form == "producers":
             confidential = lot.shipments.filter(geolocation_confidential=True).exists() or not names
             return Response(eudr.producer_payload(export.producers, confidential=confidential))
-        part = params.get("part", "1")
-        if not part.isdigit() or not 1 <= int(part) <= len(export.files):
-            raise ValidationFailed(f"part must be between 1 and {len(export.files)}", field="part")
-        response = geojson_response(export.files[int(part) - 1])
+        part = parse_int(params.get("part"), "part", default=1, minimum=1, maximum=len(export.files))
+        response = geojson_response(export.files[part - 1])
         response["X-Chacra-Parts"] = str(len(export.files))
         response["Content-Disposition"] = f'attachment; filename="{lot.code}-eudr-{part}.geojson"'
         return response
@@ -152,9 +152,15 @@ class TraceabilityImportView(APIView):
         reject_unknown(request.query_params, {"dry_run", "partial"})
         flags = {name: parse_choice(request.query_params.get(name), name, [("true", ""), ("false", "")]) == "true"
                  for name in ("dry_run", "partial")}
+        refused = refuse_large_body(request)  # before request.FILES/data read the body
+        if refused is not None:
+            return refused
         upload = request.FILES.get("file")
         if upload is not None:
-            name = upload.name
+            refused = refuse_large_file(upload)
+            if refused is not None:
+                return refused
+            name = Path(upload.name).name
             fmt = "json" if name.lower().endswith(".json") else "csv"
             data = upload.read()
         elif request.content_type.startswith("application/json"):

@@ -25,6 +25,7 @@ from plots.models import RasterTile
 MAX_CELLS = 2 ** 34
 MAX_SIDE = 1_000_000
 MAX_BANDS = 1_000
+TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF and BigTIFF, both byte orders
 # Points per footprint edge: a UTM or Mercator tile's straight edges are curves in lon/lat.
 FOOTPRINT_EDGE_POINTS = 32
 
@@ -58,6 +59,14 @@ class RasterInfo:
 
 def _refuse(path: Path, reason: str) -> ValidationFailed:
     return ValidationFailed(f"{path}: {reason}", field="file", code="invalid_raster")
+
+
+def _check_tiff(path: Path) -> None:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic not in TIFF_MAGICS:
+        raise _refuse(path, "not a GeoTIFF (its first bytes are not a TIFF header); Chacra registers "
+                            "GeoTIFF/COG tiles only")
 
 
 def _check_header(path: Path, ds) -> None:
@@ -123,8 +132,11 @@ def inspect_raster(path: str | os.PathLike) -> RasterInfo:
     path = Path(path).resolve()
     if not path.is_file():
         raise _refuse(path, "file not found")
+    _check_tiff(path)
     try:
-        with rasterio.open(path) as ds:
+        # Only the GTiff driver may open it: GDAL picks drivers by content, and a VRT
+        # (or GTI, WMS …) named .tif would make it read other files or URLs.
+        with rasterio.open(path, driver="GTiff") as ds:
             _check_header(path, ds)
             _check_data(path, ds)
             footprint = _footprint(ds)

@@ -156,7 +156,9 @@ def run_task(task: Task) -> TaskResult:
         raise TileUnreadable(f"{path}: the file changed since it was registered ({size} bytes, registered with "
                              f"{task.tile.file_size}); register it again with chacra load-raster")
     try:
-        with rasterio.open(path) as ds:
+        # GTiff only, as at registration: a file swapped for a VRT must not make GDAL
+        # read other files or URLs (the size check above catches most swaps).
+        with rasterio.open(path, driver="GTiff") as ds:
             plot_ids, index, values, weights, coverage, cx, cy = _extract(task, ds, crs)
     except RasterioError as exc:
         raise TileUnreadable(f"{path}: GDAL cannot read it ({exc})") from None

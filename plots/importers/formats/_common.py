@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from typing import Any
 import numpy as np
 import pyogrio
 import shapely
+from django.contrib.gis.gdal import GDALException, OGRGeometry
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, LineString, MultiLineString
 from pyogrio import raw as ogr_raw
 from pyogrio.errors import DataLayerError, DataSourceError, FeatureError, FieldError, GeometryError as OgrGeometryError
 from shapely.errors import GEOSException as ShapelyGEOSException
 
 from plots.geometry import WGS84, GeometryError, reproject_to_wgs84
+from plots.importers import gdal_policy
 from plots.importers.base import ImportFileError, Limits, SourceRecord, TrackPoint
 
 logger = logging.getLogger(__name__)
@@ -90,7 +93,7 @@ def range_reason(geom: GEOSGeometry, *, order: str = "positions are [longitude, 
     writes a position, for the hint when latitude and longitude look swapped."""
     xmin, ymin, xmax, ymax = geom.extent
     if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
-        return "a coordinate is not a finite number"
+        return "a coordinate is not a number (NaN) or is infinite"
     if -180 <= xmin and xmax <= 180 and -90 <= ymin and ymax <= 90:
         return None
     hint = ""
@@ -106,6 +109,35 @@ def vertices_reason(n: int, limits: Limits) -> str | None:
     if n > limits.max_vertices_per_feature:
         return f"it has {n:,} vertices, more than the {limits.max_vertices_per_feature:,} allowed per feature"
     return None
+
+
+def finite_reason(coords: np.ndarray) -> str | None:
+    """Why coordinates are unusable, checked before GEOS sees them: a NaN ring's first and
+    last positions never compare equal, so GEOS would call it "not closed"."""
+    if np.isnan(coords).any():
+        return "a coordinate is not a number (NaN)"
+    if not np.isfinite(coords).all():
+        return "a coordinate is infinite"
+    return None
+
+
+def _unbuildable_finite_reason(wkb: bytes) -> str | None:
+    """``finite_reason`` for WKB GEOS refused to build: OGR reads the coordinates of an
+    unclosed (NaN) ring that GEOS will not."""
+    try:
+        coords = OGRGeometry(memoryview(wkb)).coords
+    except (GDALException, ValueError, TypeError):
+        return None
+    flat = np.array(list(_flatten(coords)), dtype=float)
+    return finite_reason(flat) if flat.size else None
+
+
+def _flatten(value: Any) -> Iterator[float]:
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _flatten(item)
+    else:
+        yield value
 
 
 def finish_geometry(geom: GEOSGeometry, *, order: str = "positions are [longitude, latitude]") -> tuple[GEOSGeometry | None, str | None]:
@@ -126,11 +158,17 @@ def geometry_from_wkb(wkb: bytes | None, srid: int, limits: Limits) -> tuple[GEO
         shape = shapely.from_wkb(wkb)
         if shape.is_empty:
             return None, "its geometry is empty"
+        reason = finite_reason(shapely.get_coordinates(shape))
+        if reason:
+            return None, reason
         reason = vertices_reason(shapely.get_num_coordinates(shape), limits)
         if reason:
             return None, reason
         geom = GEOSGeometry(memoryview(shapely.to_wkb(shapely.force_2d(shape))), srid=srid)
     except (ShapelyGEOSException, GEOSException, ValueError) as exc:
+        reason = _unbuildable_finite_reason(wkb)
+        if reason:
+            return None, reason
         # GDAL passes unclosed rings through (GeoJSON, KML); GEOS refuses to build them.
         if "closed linestring" in str(exc):
             return None, "a ring is not closed: its first and last positions differ"
@@ -226,10 +264,12 @@ class Layer:
         return self._rows
 
 
-def layer_names(path: Path, source: str | Path | None = None) -> list[tuple[str, str | None]]:
-    """(name, geometry type or None for attribute-only tables) of each layer."""
+def layer_names(path: Path, kind: str, source: str | Path | None = None) -> list[tuple[str, str | None]]:
+    """(name, geometry type or None for attribute-only tables) of each layer of ``source``
+    (default ``path``), opened as ``kind`` under ``gdal_policy``."""
+    opened = gdal_policy.source(path, kind, source)
     with gdal_errors(path):
-        return [(str(n), None if t is None else str(t)) for n, t in pyogrio.list_layers(str(source or path))]
+        return [(str(n), None if t is None else str(t)) for n, t in pyogrio.list_layers(opened)]
 
 
 def pick_layer(path: Path, layers: list[tuple[str, str | None]], layer: str | None) -> str:
@@ -245,17 +285,19 @@ def pick_layer(path: Path, layers: list[tuple[str, str | None]], layer: str | No
     return spatial[0]
 
 
-def read_layer(path: Path, limits: Limits, *, layer: str | None = None, source: str | Path | None = None,
-               already_counted: int = 0) -> Layer:
+def read_layer(path: Path, limits: Limits, *, kind: str, layer: str | None = None,
+               source: str | Path | None = None, already_counted: int = 0) -> Layer:
     """All features of one layer, after checking how many there are.
 
     ``source`` is what GDAL opens when it differs from the user's file (an extracted
-    member); errors always name ``path``. ``already_counted`` adds the features of
+    member); errors always name ``path``. ``kind`` (a ``gdal_policy.DRIVERS`` key) is
+    the format the file must be opened as. ``already_counted`` adds the features of
     layers read before this one, so the feature limit is per file.
     """
-    source = str(source or path)
+    source = gdal_policy.source(path, kind, source)
     with gdal_errors(path):
         info = pyogrio.read_info(source, layer=layer)
+        gdal_policy.check_driver(path, kind, info.get("driver"))
         if info["features"] < 0:  # a driver without a fast count: let GDAL iterate once
             info = pyogrio.read_info(source, layer=layer, force_feature_count=True)
         count_check(path, already_counted + info["features"], limits)
@@ -294,9 +336,14 @@ class gdal_errors:
         return False
 
 
+# A server path in a GDAL message ("/tmp/chacra-upload-x/upload.geojson", "GeoJSON:/…"):
+# the person who sent the file sees its base name only.
+_SERVER_PATH = re.compile(r"(?:\b[A-Za-z][\w ]*:)?/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return _SERVER_PATH.sub(r"\1", text[0]) if text else type(exc).__name__
 
 
 def vector_record(row: LayerRow, srid: int, limits: Limits, *, number: int | None = None,

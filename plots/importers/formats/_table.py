@@ -1,7 +1,10 @@
 """Reading a CSV as people export it from Excel, LibreOffice or KoboToolbox.
 
-* Encoding: UTF-8 (a BOM is dropped); if the file is not UTF-8, Windows-1252, which
-  is what Excel writes for "CSV" on a Spanish-language Windows.
+* Encoding: UTF-8 (a BOM is dropped); UTF-16 with a BOM (Excel's "Unicode text");
+  if the file is not UTF-8, Windows-1252, which is what Excel writes for "CSV" on a
+  Spanish-language Windows (and which reads Latin-1 text the same). UTF-16 without
+  a BOM is refused with that reason rather than shown as a garbled header.
+* Content: text only; XML, JSON or binary data sent as CSV is refused by name.
 * Delimiter: sniffed among ``,`` ``;`` and tab (Excel uses ``;`` where the decimal
   separator is a comma, as in Peru), ``,`` when the sniffer cannot tell.
 * Rows are numbered as a spreadsheet shows them: the header is row 1, so the first
@@ -18,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from plots.importers import sniff
 from plots.importers.base import ImportFileError, Limits
 from plots.importers.safety import check_file_size
 
@@ -56,9 +60,18 @@ class Table:
         return row
 
 
-def open_table(path: Path, limits: Limits) -> Table:
+def open_table(path: Path, limits: Limits, label: str = "CSV") -> Table:
     path = Path(path)
     check_file_size(path, limits)
+    data = sniff.head(path)
+    if sniff.bom_encoding(data) == "UTF-16":
+        try:
+            return _scan(path, "utf-16", limits)  # the codec reads the BOM for the byte order
+        except UnicodeDecodeError:
+            raise ImportFileError(path, "cannot decode the UTF-16 text: save it as UTF-8") from None
+    if sniff.looks_utf16(data):
+        raise ImportFileError(path, "the file is UTF-16 encoded (without a byte-order mark): save it as UTF-8")
+    sniff.expect(path, "text", label, data)
     for encoding in _ENCODINGS:
         try:
             return _scan(path, encoding, limits)

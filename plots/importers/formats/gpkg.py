@@ -14,7 +14,7 @@ from plots.importers.base import Limits, SourceRecord
 from plots.importers.formats._common import (
     Layer, LayerRow, layer_names, pick_layer, read_layer, resolve_srid, vector_records,
 )
-from plots.importers.safety import check_file_size
+from plots.importers.safety import check_gpkg
 
 
 class GeoPackageImporter:
@@ -31,9 +31,9 @@ class GeoPackageImporter:
               layer: str | None = None) -> tuple[Layer, int]:
         """The raw layer and the SRID of its coordinates (for the bulk loader)."""
         path = Path(path)
-        check_file_size(path, limits)
-        name = pick_layer(path, layer_names(path), layer)
-        data = read_layer(path, limits, layer=name)
+        check_gpkg(path, limits)
+        name = pick_layer(path, layer_names(path, "GeoPackage"), layer)
+        data = read_layer(path, limits, kind="GeoPackage", layer=name)
         return data, resolve_srid(path, data.crs, srid, what=f"the layer {name!r}")
 
     def records(self, path: Path, rows: list[LayerRow], srid: int, limits: Limits) -> Iterator[SourceRecord]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import gpxpy
 import gpxpy.gpx
 
-from plots.importers import registry
+from plots.importers import registry, sniff
 from plots.importers.base import ImportFileError, Limits, SourceRecord, TrackPoint
 from plots.importers.formats._common import count_check, line_geometry, range_reason, vertices_reason
 from plots.importers.safety import check_file_size, check_xml
@@ -43,7 +43,8 @@ class GpxImporter:
     def read(self, path: Path, *, srid: int | None = None, limits: Limits = Limits()) -> Iterator[SourceRecord]:
         path = Path(path)
         check_file_size(path, limits)
-        check_xml(path, name=path, kind="GPX")
+        sniff.expect(path, "xml", "GPX")
+        check_xml(path, name=path, kind="GPX", root="gpx")
         gpx = _parse(path)
         if not gpx.tracks:
             raise ImportFileError(path, _no_track_reason(gpx))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from plots.geometry import WGS84
-from plots.importers import registry
+from plots.importers import registry, sniff
 from plots.importers.base import ImportFileError, Limits, SourceRecord
 from plots.importers.formats._common import Layer, layer_names, read_layer, segments_of_lines, vector_record
 from plots.importers.safety import check_file_size, check_xml
@@ -34,8 +34,18 @@ class KmlImporter:
              layer: str | None = None) -> Iterator[SourceRecord]:
         path = Path(path)
         check_file_size(path, limits)
-        check_xml(path, name=path, kind="KML")
+        check_kml_size(path, limits)
+        sniff.expect(path, "xml", "KML")
+        check_xml(path, name=path, kind="KML", root="kml")
         return kml_records(path, limits, layer=layer)
+
+
+def check_kml_size(path: Path, limits: Limits) -> None:
+    """GDAL holds a whole KML in memory (see ``Limits.max_kml_bytes``)."""
+    size = path.stat().st_size
+    if size > limits.max_kml_bytes:
+        raise ImportFileError(path, f"the KML is {size / 2**20:,.1f} MB, more than the "
+                                    f"{limits.max_kml_bytes / 2**20:,.0f} MB allowed: split it")
 
 
 def kml_records(path: Path, limits: Limits, *, layer: str | None = None,
@@ -47,7 +57,7 @@ def kml_records(path: Path, limits: Limits, *, layer: str | None = None,
 
 
 def _read_folders(path: Path, limits: Limits, layer: str | None, source: Path | None) -> list[Layer]:
-    names = [name for name, _ in layer_names(path, source)]
+    names = [name for name, _ in layer_names(path, "KML", source)]
     if layer is not None:
         if layer not in names:
             raise ImportFileError(path, f"no folder {layer!r}; the file has: {', '.join(map(repr, names)) or 'none'}")
@@ -55,7 +65,7 @@ def _read_folders(path: Path, limits: Limits, layer: str | None, source: Path | 
     layers: list[Layer] = []
     counted = 0
     for name in names:
-        data = read_layer(path, limits, layer=name, source=source, already_counted=counted)
+        data = read_layer(path, limits, kind="KML", layer=name, source=source, already_counted=counted)
         counted += len(data.rows)
         layers.append(data)
     if counted == 0:

@@ -48,7 +48,7 @@ class OdkImporter:
     description = "KoboToolbox/ODK CSV export with a geoshape or geotrace column (a .csv; give the format)"
 
     def read(self, path: Path, *, srid: int | None = None, limits: Limits = Limits()) -> Iterator[SourceRecord]:
-        table = open_table(Path(path), limits)
+        table = open_table(Path(path), limits, label="ODK CSV")
         column = find_shape_column(table, require_values=False)
         if column is None:
             raise ImportFileError(path, "no geoshape or geotrace column: expected a column named like "

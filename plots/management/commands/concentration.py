@@ -12,8 +12,9 @@ from plots.errors import DomainError
 
 
 class Command(BaseCommand):
-    help = ("Aggregate the active plots by H3 cell (h3:5 … h3:9) or by district / province / department, with "
-            "the privacy rule (areas with fewer than k producers merged with their neighbours or suppressed), "
+    help = ("Aggregate the active plots by H3 cell (h3:5 … h3:9) or by district / province / department over "
+            "privacy units of at least k producers (what investors get; --organization, --clone, --planting-year "
+            "and --k give the technicians' view, which is not for investors), "
             "and write a GeoJSON ready for a choropleth (class breaks included) and/or a PNG map with legend, "
             "scale bar, north arrow and district outlines. Metrics: " + ", ".join(concentration.METRICS) + ".")
 
@@ -35,7 +36,8 @@ class Command(BaseCommand):
         try:
             result = concentration.concentration(
                 metric=o["metric"], grid=o["grid"], k=o["k"], organization=o["organization"], clone=o["clone"],
-                planting_year=o["planting_year"], region=o["region"])
+                planting_year=o["planting_year"], region=o["region"],
+                protected=not any(o[n] for n in ("k", "organization", "clone", "planting_year")))
             doc = concentration.to_geojson(result)
             if o["geojson"]:
                 o["geojson"].write_text(json.dumps(doc, ensure_ascii=False))
@@ -43,10 +45,8 @@ class Command(BaseCommand):
                 o["png"].write_bytes(maps.choropleth_png(doc, title=o["title"]))
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        merged = len(doc["privacy"]["merged"])
-        self.stdout.write(f"{len(doc['features'])} areas ({merged} merged from smaller ones, "
-                          f"{len(doc['privacy']['suppressed'])} small areas suppressed); {o['metric']} class breaks "
-                          f"{doc['classes']['breaks']}")
+        self.stdout.write(f"{len(doc['features'])} areas over {result.units} privacy units of at least "
+                          f"{result.k} producers; {o['metric']} class breaks {doc['classes']['breaks']}")
         for path in (o["geojson"], o["png"]):
             if path:
                 self.stdout.write(f"wrote {path}")

@@ -103,6 +103,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  … {hidden} created or unchanged features not listed (-v 2 lists every feature)")
         counts = ", ".join(f"{n} {k}" for k, n in report.counts.items())
         state = "dry run, nothing written" if report.dry_run else ("written" if report.written else "nothing written")
+        if report.features and report.counts["unchanged"] == len(report.features):
+            # e.g. the second of two runs of one file: say so, rather than "written".
+            state = "nothing to do: every plot already exists unchanged"
         self.stdout.write(f"{report.file} ({report.format}, {report.mode} path): {counts} — {state}")
         if report.checks:
             self.stdout.write(f"checks: {report.checks}")

@@ -28,7 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         try:
             suggestion = sites.suggest_sites(n=o["n"], keep_existing=not o["no_existing"],
-                                             organization=o["organization"], resolution=o["resolution"])
+                                             organization=o["organization"], resolution=o["resolution"],
+                                             protected=not o["organization"])
         except DomainError as exc:
             raise CommandError(exc.message) from None
         doc = sites.to_geojson(suggestion)
