@@ -1,0 +1,2 @@
+"""What every app uses and no app owns (DESIGN.md, "Layers"): the error tree, the access
+policy, the import machinery. It imports no app (the contract in pyproject.toml)."""
