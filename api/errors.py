@@ -4,9 +4,10 @@
                "message": "invalid polygon: the boundary crosses itself near …",
                "details": [{"field": "geometry", "message": "…"}]}}
 
-Domain errors carry their status; DRF and Django errors are mapped here; a lost
-database answers 503 with Retry-After; anything unexpected is logged with its
-traceback and answered with a plain 500 that reveals nothing.
+Domain errors carry their status; an import that wrote nothing (core.imports.
+ImportRefused) answers 400 with its report under "report"; DRF and Django errors are
+mapped here; a lost database answers 503 with Retry-After; anything unexpected is
+logged with its traceback and answered with a plain 500 that reveals nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 
+from core.imports import ImportRefused
 from plots.errors import DomainError, from_django_validation
 
 log = logging.getLogger("chacra.api")
@@ -84,6 +86,14 @@ def database_unavailable(exc) -> JsonResponse | None:
                           headers={"Retry-After": str(settings.CHACRA_RETRY_AFTER_SECONDS)})
 
 
+def import_refused(exc: ImportRefused) -> JsonResponse:
+    """An import that wrote nothing (core.imports): the one error shape, with the
+    import's report inside it, so the client sees which rows to fix."""
+    body = error_body(exc.status, exc.code, exc.message, exc.details)
+    body["error"]["report"] = exc.report.as_dict()
+    return JsonResponse(body, status=exc.status)
+
+
 def _roll_back() -> None:
     """Roll the request's transaction (ATOMIC_REQUESTS) back, as DRF's own handler
     does: an error answered after a write leaves nothing behind."""
@@ -100,6 +110,8 @@ def exception_handler(exc, context):
     known = client_input_error(exc) or database_unavailable(exc)
     if known is not None:
         return known
+    if isinstance(exc, ImportRefused):
+        return import_refused(exc)
     if isinstance(exc, DomainError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
     if isinstance(exc, DjangoValidationError):

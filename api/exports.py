@@ -27,8 +27,9 @@ import pandas as pd
 import shapely
 from django.db import connection
 
-from plots import roles, selectors
-from plots.errors import Forbidden, NotFound, ValidationFailed
+from core import policy
+from plots import selectors
+from plots.errors import NotFound, ValidationFailed
 
 FORMATS = {
     # format: (GDAL driver, file suffix, content type, layer creation options)
@@ -55,8 +56,8 @@ class ExportLayer:
 
 
 def _plots_sql(user, bbox) -> tuple[str, list]:
-    if roles.role_of(user) not in roles.STAFF_ROLES | {roles.Role.COOPERATIVE}:
-        raise Forbidden("your role cannot export plots")
+    policy.require_read(user, "plot", "your role cannot export plots")
+    # The scope comes compiled from the policy's queryset (plot_list → visible_to).
     qs = selectors.plot_list(user=user, bbox=bbox).values("id")
     inner, params = qs.query.sql_with_params()
     sql = f"""

@@ -23,8 +23,9 @@ from django.http import HttpResponse, JsonResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from plots import roles
+from core import policy
 from plots.errors import Forbidden, NotFound
+from plots.models import Plot
 
 MVT = "application/vnd.mapbox-vector-tile"
 EXTENT, BUFFER = 4096, 64
@@ -45,12 +46,10 @@ rows AS (
     FROM plots_plot p
     CROSS JOIN tile
     JOIN plots_organization o ON o.id = p.organization_id
-    LEFT JOIN LATERAL (SELECT r.outcome FROM plots_checkresult r WHERE r.plot_id = p.id
-                       AND r.kind = 'protected_area_overlap' ORDER BY r.checked_at DESC LIMIT 1) pa ON true
-    LEFT JOIN LATERAL (SELECT r.outcome FROM plots_checkresult r WHERE r.plot_id = p.id
-                       AND r.kind = 'deforestation' ORDER BY r.checked_at DESC LIMIT 1) df ON true
-    LEFT JOIN LATERAL (SELECT r.outcome FROM plots_checkresult r WHERE r.plot_id = p.id
-                       AND r.kind = 'plot_overlap' ORDER BY r.checked_at DESC LIMIT 1) dc ON true
+    -- The result in force per kind, as everywhere (plots migration 0013).
+    LEFT JOIN LATERAL chacra_latest_check(p.id, 'protected_area_overlap') pa ON true
+    LEFT JOIN LATERAL chacra_latest_check(p.id, 'deforestation') df ON true
+    LEFT JOIN LATERAL chacra_latest_check(p.id, 'plot_overlap') dc ON true
     WHERE (p.boundary && tile.box4326 OR p.location && tile.box4326) AND p.status = 'active' {scope}
 )
 SELECT ST_AsMVT(rows.*, 'plots', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
@@ -137,16 +136,23 @@ def _layer(layer_id: str) -> TileLayer:
 
 
 def plot_scope(user) -> tuple[str, dict]:
-    """The SQL filter and parameters that limit plots to what ``user`` may see."""
-    role = roles.role_of(user)
-    if role in roles.STAFF_ROLES:
+    """The SQL filter and parameters that limit plots to what ``user`` may see,
+    compiled from the policy's queryset (core.policy.sql_filter), not written again:
+    staff get no filter at all, a cooperative ``p.organization_id = %(scope_0)s``."""
+    if not policy.may_read(user, "plot"):
+        raise Forbidden("your role cannot see plot geometries")
+    if policy.sees_all(user, "plot"):
         return "", {}
-    if role == roles.Role.COOPERATIVE:
-        # The profile's organization id is enough for the filter: no query for the organization itself.
-        org_id = getattr(getattr(user, "chacra_profile", None), "organization_id", None)
-        if org_id is not None:
-            return "AND p.organization_id = %(organization_id)s", {"organization_id": org_id}
-    raise Forbidden("your role cannot see plot geometries")
+    try:
+        where, values = policy.sql_filter(policy.visible(user, "plot", Plot.objects.all()), alias="p")
+    except policy.EmptyResultSet:  # a scope that holds no plot (a cooperative profile without organization)
+        raise Forbidden("your role cannot see plot geometries") from None
+    # Named parameters, as the statement is PREPAREd once per connection (_prepared),
+    # where each becomes a bigint $n (organization ids).
+    if not where:
+        return "", {}
+    names = [f"scope_{i}" for i in range(len(values))]
+    return f"AND {where % tuple(f'%({name})s' for name in names)}", dict(zip(names, values))
 
 
 def tile_sql(layer: TileLayer, user) -> tuple[str, dict]:

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(argv) > 1 and not argv[1].startswith("-"):
         argv[1] = argv[1].replace("-", "_")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chacra.settings")
-    from chacra.env import ImproperSetting
+    from core.env import ImproperSetting
 
     try:
         from django.core.management import execute_from_command_line

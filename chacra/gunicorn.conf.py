@@ -21,7 +21,7 @@ two cores:
 CHACRA_WEB_WORKERS and CHACRA_WEB_THREADS change the counts.
 """
 
-from chacra.env import env_int
+from core.env import env_int
 
 wsgi_app = "chacra.wsgi:application"
 worker_class = "gthread"

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from chacra import pgcluster
-from chacra.env import env_bool, env_database, env_float, env_int, env_list, env_steps, env_str
+from core.env import env_bool, env_database, env_float, env_int, env_list, env_steps, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "plots",
     "nurseries",
     "traceability",
+    "screening",
+    "insights",
     "api",
 ]
 
@@ -176,7 +178,7 @@ CHACRA_DEMO_DATA_DIR = Path(env_str("CHACRA_DEMO_DATA_DIR", str(BASE_DIR / ".dem
 # yield in a season, in kg/ha. Default 2,300: the programme's best irrigated plot (its
 # average was 518). A plot delivering more is flagged, with every lot it reaches.
 CHACRA_YIELD_CEILING_KG_HA = env_float("CHACRA_YIELD_CEILING_KG_HA", 2300.0, minimum=1.0)
-# Investor aggregates (plots.concentration). Fewer producers than this in an area
+# Investor aggregates (insights.concentration). Fewer producers than this in an area
 # and it is merged with its neighbours or suppressed (k-anonymity); requests may ask
 # for a larger k, never a smaller one.
 CHACRA_PRIVACY_K = env_int("CHACRA_PRIVACY_K", 5, minimum=2)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from plots import roles
+from core import policy
 
 
 @login_required
 def map_page(request):
-    role = roles.role_of(request.user)
+    user = request.user
     return render(request, "map/map.html", {
-        "role": role or "none",
-        "sees_plots": role in roles.STAFF_ROLES | {roles.Role.COOPERATIVE},
+        "role": policy.role_of(user) if policy.has_role(user) else "none",
+        # Plots on the map exactly when the plot tiles would answer (api.tiles.plot_scope).
+        "sees_plots": policy.may_read(user, "plot"),
     })

@@ -1,6 +1,6 @@
 """Imports of the CSV sheets cooperatives keep: lots, dispatches, graftings.
 
-The same contract as plot imports (plots.imports): each row is reported as created /
+The same machinery as every import (core.imports): each row is reported as created /
 updated / unchanged / refused with its reason; the import is one transaction and,
 unless ``partial``, any refused row means nothing is written; ``dry_run`` runs
 everything and rolls back. Rows are upserted by their code, so re-running a sheet
@@ -18,20 +18,17 @@ import csv
 import io
 import itertools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
-
+from core.imports import (ImportLock, ImportRefused, ImportReport, RowResult, code_in_use, file_digest, import_row,
+                          parse_date, parse_decimal, parse_int, public_reason, refuse_file, run_import)
 from nurseries import services
 from nurseries.models import Clone, Dispatch, Grafting, MaterialLot
 from plots import geometry, roles
-from plots.errors import DomainError, Forbidden, ValidationFailed
-from plots.imports import (RACE_REASON, code_in_use, file_digest, import_guard, public_reason, timed_out,
-                           timeout_reason)
+from plots.errors import Forbidden, ValidationFailed
 
 SHEETS = ("lots", "dispatches", "graftings")
 MAX_ROWS = 200_000
@@ -68,46 +65,8 @@ KIND_WORDS = {
 }
 
 
-@dataclass
-class RowResult:
-    number: int  # the line in the file (the header is line 1)
-    status: str  # created | updated | unchanged | refused
-    code: str | None = None
-    reason: str | None = None
-
-
-@dataclass
-class SheetReport:
-    file: str
-    sheet: str
-    dry_run: bool
-    partial: bool
-    rows: list[RowResult] = field(default_factory=list)
-    written: bool = False
-    error: str | None = None
-
-    @property
-    def counts(self) -> dict[str, int]:
-        out = {"created": 0, "updated": 0, "unchanged": 0, "refused": 0}
-        for row in self.rows:
-            out[row.status] += 1
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "sheet": self.sheet, "dry_run": self.dry_run, "partial": self.partial,
-                "written": self.written, "error": self.error, "counts": self.counts,
-                "rows": [asdict(r) for r in self.rows]}
-
-
-class SheetRefused(DomainError):
-    """Nothing was written; carries the report."""
-
-    status = 400
-    code = "import_refused"
-
-    def __init__(self, message: str, report: SheetReport) -> None:
-        super().__init__(message)
-        self.report = report
+# The refusal's name here before the machinery was shared (callers catch it by it).
+SheetRefused = ImportRefused
 
 
 # --------------------------------------------------------------------------- cell parsing
@@ -127,37 +86,15 @@ class Row:
             raise ValidationFailed(f"has no {name} (a column among: {', '.join(COLUMNS[name])})")
         return ""
 
+    # The cells by the shared parsers (core.imports): the same forms as in every import.
     def integer(self, name: str, *, required: bool = True) -> int | None:
-        value = self.text(name, required=required)
-        if not value:
-            return None
-        try:
-            number = int(value.replace(",", "").replace(" ", ""))
-        except ValueError:
-            raise ValidationFailed(f"{name} must be a whole number (got {value!r})") from None
-        if number < 0:
-            raise ValidationFailed(f"{name} cannot be negative (got {number})")
-        return number
+        return parse_int(self.text(name, required=required), name, negative=False)
 
     def day(self, name: str, *, required: bool = True) -> date | None:
-        value = self.text(name, required=required)
-        if not value:
-            return None
-        for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-            try:
-                return datetime.strptime(value, fmt).date()
-            except ValueError:
-                continue
-        raise ValidationFailed(f"{name} must be a date written YYYY-MM-DD or DD/MM/YYYY (got {value!r})")
+        return parse_date(self.text(name, required=required), name)
 
     def hectares(self, name: str) -> Decimal | None:
-        value = self.text(name).replace(",", ".")
-        if not value:
-            return None
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise ValidationFailed(f"{name} must be a number of hectares (got {value!r})") from None
+        return parse_decimal(self.text(name), name, what="a number of hectares")
 
 
 def _lookup(kind: str, code: str, what: str, actor):
@@ -317,56 +254,29 @@ def _org_id(actor) -> int | None:
     return org.id if org else None
 
 
-def _import_rows(records: list[dict[str, str]], handler, actor, report: SheetReport) -> None:
-    """Every row in its savepoint; then keep, or roll back, the whole (see import_sheet)."""
+def _import_rows(records: list[dict[str, str]], handler, actor, report: ImportReport) -> None:
+    """Every row in its savepoint (core.imports.import_row); run_import keeps, or rolls
+    back, the whole."""
     for number, values in enumerate(records, start=2):
-        result = RowResult(number=number, status="refused")
-        try:
-            with transaction.atomic():  # a savepoint: a refused row leaves nothing behind
-                result.code, result.status = handler(Row(values), actor)
-        except DomainError as exc:
-            result.reason = exc.message
-        except IntegrityError:  # another import wrote this code meanwhile
-            result.reason = RACE_REASON
-        report.rows.append(result)
-    if not report.rows:
-        report.error = "the sheet holds no rows"
-    if report.dry_run or report.error or (report.counts["refused"] and not report.partial):
-        transaction.set_rollback(True)
-    else:
-        report.written = True
+        report.rows.append(import_row(RowResult(number=number), lambda: handler(Row(values), actor)))
 
 
 def import_sheet(*, sheet: str, path: Path, actor=None, dry_run: bool = False, partial: bool = False,
-                 display_name: str | None = None) -> SheetReport:
-    """Import one sheet (``lots``, ``dispatches`` or ``graftings``). Raises SheetRefused
+                 display_name: str | None = None) -> ImportReport:
+    """Import one sheet (``lots``, ``dispatches`` or ``graftings``). Raises ImportRefused
     (with the report) when nothing was written because of the file or a refused row."""
     if sheet not in HANDLERS:
         raise ValidationFailed(f"sheet must be one of {', '.join(SHEETS)} (got {sheet!r})")
     if actor is not None and not roles.can_write_at_all(actor):
         raise Forbidden("your role cannot import nursery sheets")
     name = display_name or Path(path).name
-    report = SheetReport(file=name, sheet=sheet, dry_run=dry_run, partial=partial)
+    report = ImportReport(file=name, sheet=sheet, layout="rows", dry_run=dry_run, partial=partial)
     try:
         records = _read(path)
         digest = file_digest(Path(path))
     except (OSError, ValidationFailed, csv.Error) as exc:
-        report.error = public_reason(getattr(exc, "message", None) or getattr(exc, "strerror", None) or str(exc),
-                                     Path(path), name)
-        raise SheetRefused(f"{name}: {report.error}", report) from None
-    try:
-        with transaction.atomic():
-            import_guard(what=f"nursery-{sheet}", digest=digest, organization_id=_org_id(actor), name=name)
-            _import_rows(records, HANDLERS[sheet], actor, report)
-    except OperationalError as exc:
-        if not timed_out(exc):
-            raise
-        report.error, report.rows, report.written = timeout_reason(), [], False
-        raise SheetRefused(f"{name}: {report.error}", report) from None
-    refused = report.counts["refused"]
-    if report.error:
-        raise SheetRefused(f"{name}: {report.error}", report)
-    if refused and not partial and not dry_run:
-        raise SheetRefused(f"{name}: {refused} of {len(report.rows)} rows refused; nothing was written "
-                           "(fix them, or import the others with --partial)", report)
-    return report
+        refuse_file(report, public_reason(getattr(exc, "message", None) or getattr(exc, "strerror", None)
+                                          or str(exc), Path(path), name))
+    lock = ImportLock(what=f"nursery-{sheet}", digest=digest, organization_id=_org_id(actor), name=name)
+    return run_import(report=report, lock=lock, empty="the sheet holds no rows",
+                      write=lambda report: _import_rows(records, HANDLERS[sheet], actor, report))

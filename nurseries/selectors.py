@@ -1,4 +1,5 @@
-"""Reads, scoped to the acting user.
+"""Reads, scoped to the acting user by the access policy (core.policy; what its
+scopes mean for nurseries and lots is nurseries.access):
 
 - admin, technician: everything;
 - cooperative: the nurseries its organization (or one of its producers) runs, the
@@ -6,7 +7,7 @@
   its plots; lineage beyond that shows lots but not other organizations' plots;
 - buyer: every nursery and lot, read-only; plots only as the plots API shows them
   to buyers (not at all), and never a producer's personal data;
-- investor: aggregates only (grafting statistics by region, district or clone);
+- investor: aggregates only (grafting statistics by region or district, insights.grafting);
   anything that lists nurseries, lots or plots is refused.
 """
 
@@ -14,55 +15,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 
 from nurseries import lineage, stats
 from nurseries.models import Dispatch, Grafting, MaterialLot, Nursery
-from plots import roles
+from core import policy
 from plots.errors import Forbidden, NotFound, ValidationFailed
 from plots.models import Plot
 from plots.selectors import plot_get, region_prefix
 
-Role = roles.Role
 INVESTOR_REFUSAL = "investors see aggregates only (/api/v1/stats/grafting), not nurseries, lots or plots"
 
 
-def _reader_role(user) -> str:
-    role = roles.role_of(user)
-    if role == Role.INVESTOR:
-        raise Forbidden(INVESTOR_REFUSAL)
-    if role is None:
+def _require_reader(user, resource: str) -> None:
+    """Refuse a caller without a role, then one the policy gives no rows of ``resource``
+    (investors: the aggregates only)."""
+    if not policy.has_role(user):
         raise Forbidden("your account has no role in Chacra")
-    return role
-
-
-def _org_id(user) -> int | None:
-    org = roles.organization_of(user)
-    return org.id if org else None
-
-
-def nurseries_of_organization(organization_id: int | None) -> Q:
-    return Q(operator_organization_id=organization_id) | Q(operator_producer__organization_id=organization_id)
-
-
-def lots_of_organization(organization_id: int | None) -> Q:
-    """Lots an organization answers for or received: its nurseries' lots, budwood cut
-    from its plots, and lots dispatched to its plots or to its nurseries (budwood
-    sent to a cooperative's nursery is grafted by that cooperative)."""
-    received = Dispatch.objects.filter(lot=OuterRef("pk")).filter(
-        Q(to_plot__organization_id=organization_id)
-        | Q(to_nursery__operator_organization_id=organization_id)
-        | Q(to_nursery__operator_producer__organization_id=organization_id))
-    return (Q(nursery__operator_organization_id=organization_id)
-            | Q(nursery__operator_producer__organization_id=organization_id)
-            | Q(source_plot__organization_id=organization_id) | Q(Exists(received)))
+    policy.require_read(user, resource, INVESTOR_REFUSAL)
 
 
 def nursery_list(*, user, kind: str | None = None, district: str | None = None,
                  region: str | None = None) -> QuerySet[Nursery]:
-    qs = Nursery.objects.all()
-    if _reader_role(user) == Role.COOPERATIVE:
-        qs = qs.filter(nurseries_of_organization(_org_id(user)))
+    _require_reader(user, "nursery")
+    qs = policy.visible(user, "nursery", Nursery.objects.all())
     if kind:
         qs = qs.filter(kind=kind)
     if district:
@@ -86,9 +62,8 @@ def nursery_output(nurseries: list[Nursery]) -> dict[int, stats.NurseryOutput]:
 
 def lot_list(*, user, nursery: str | None = None, kind: str | None = None, clone: str | None = None
              ) -> QuerySet[MaterialLot]:
-    qs = MaterialLot.objects.select_related("clone", "nursery", "source_plot")
-    if _reader_role(user) == Role.COOPERATIVE:
-        qs = qs.filter(lots_of_organization(_org_id(user)))
+    _require_reader(user, "material_lot")
+    qs = policy.visible(user, "material_lot", MaterialLot.objects.select_related("clone", "nursery", "source_plot"))
     if nursery:
         qs = qs.filter(nursery__code=nursery)
     if kind:
@@ -107,7 +82,7 @@ def lot_get(*, user, code: str) -> MaterialLot:
 
 def visible_plot_ids(user, plot_ids: set[int]) -> set[int]:
     """The subset of ``plot_ids`` the user may see (the plots API's rule)."""
-    if roles.role_of(user) in roles.STAFF_ROLES:
+    if policy.sees_all(user, "plot"):
         return set(plot_ids)  # staff see every plot: no need to ask the database
     return set(Plot.objects.visible_to(user).filter(id__in=plot_ids).values_list("id", flat=True))
 
@@ -153,7 +128,7 @@ class Genetics:
 def plot_genetics(*, user, code: str) -> Genetics:
     """The genetic origin of a plot: lots that reached it and their ancestry, clones,
     nurseries and mother plots, with its graftings and deliveries."""
-    _reader_role(user)
+    _require_reader(user, "material_lot")  # the genetics are lots and their lineage
     plot = plot_get(user=user, code=code)
     origin, edges = lineage.genetic_origin(plot.id)
     mother_ids = {row.source_plot_id for row in origin if row.source_plot_id}
@@ -165,25 +140,3 @@ def plot_genetics(*, user, code: str) -> Genetics:
         mother_plots={p.id: p for p in Plot.objects.filter(id__in=mother_ids).select_related("organization")},
         visible_plot_ids=visible_plot_ids(user, mother_ids),
     )
-
-
-def grafting_stats(*, user, by: str) -> list[stats.GraftingRow]:
-    """Grafted and planted hectares by region, district, clone or plot. Cooperative
-    users get their organization's plots only; plot-level rows are for those who may
-    see plots; buyers and investors get the protected table (sums over privacy
-    units, nurseries.stats.protected_grafting_stats)."""
-    role = roles.role_of(user)
-    if role is None:
-        raise Forbidden("your account has no role in Chacra")
-    if by not in stats.GROUPINGS:
-        raise ValidationFailed(f"by must be one of {', '.join(stats.GROUPINGS)} (got {by!r})", field="by")
-    if by == "plot" and role not in roles.STAFF_ROLES | {Role.COOPERATIVE}:
-        raise Forbidden("figures by plot are for technicians and cooperatives; use by=region, district or clone")
-    if role not in roles.STAFF_ROLES | {Role.COOPERATIVE}:
-        if by == "clone":
-            raise Forbidden("figures by clone are for technicians and cooperatives: a clone grown in one area, "
-                            "subtracted from that area's row, would single out fewer than k producers; use "
-                            "by=region or by=district")
-        return stats.protected_grafting_stats(by=by)
-    organization_id = _org_id(user) if role == Role.COOPERATIVE else None
-    return stats.grafting_stats(by=by, organization_id=organization_id)

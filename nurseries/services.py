@@ -22,8 +22,9 @@ from django.db.models import Sum
 
 from nurseries import lineage, selectors
 from nurseries.models import Clone, Dispatch, Grafting, LotParent, MaterialLot, Nursery
-from plots import geometry, roles
-from plots.errors import Forbidden, NotFound, ValidationFailed, from_django_validation
+from core import policy
+from plots import geometry
+from plots.errors import NotFound, ValidationFailed, from_django_validation
 from plots.models import Organization, Plot, PlotBoundary, Producer
 from plots.selectors import plot_boundary_as_of
 from plots.services import district_for
@@ -54,8 +55,9 @@ def database_rules():
 
 
 def _require_write(actor, organization_id: int | None, what: str) -> None:
-    if actor is not None and not roles.can_write_organization(actor, organization_id):
-        raise Forbidden(f"you may only record {what} of your own organization")
+    if actor is not None:  # no actor: the command line, the operator's rights
+        policy.require_write(actor, "material_lot", organization_id,
+                             f"you may only record {what} of your own organization")
 
 
 def unknown_code(what: str, code: str) -> ValidationFailed:
@@ -63,6 +65,10 @@ def unknown_code(what: str, code: str) -> ValidationFailed:
     cannot read: the same words, so that the answer tells nothing about another
     organization's records (the sheet importer uses it for both)."""
     return ValidationFailed(f"{what} {code!r} is not registered")
+
+
+# The policy's resource behind each kind of record a write may refer to.
+RESOURCES = {"plot": "plot", "lot": "material_lot", "nursery": "nursery"}
 
 
 def readable(actor, what: str):
@@ -78,7 +84,7 @@ def readable(actor, what: str):
 def _require_readable(actor, obj, what: str) -> None:
     """Refuse a reference to a record the actor cannot read (as plots the API shows it,
     and nurseries.selectors). Staff read everything: no query for them."""
-    if obj is None or actor is None or roles.is_staff_role(actor):
+    if obj is None or actor is None or policy.sees_all(actor, RESOURCES[what]):
         return
     if not readable(actor, what).filter(pk=obj.pk).exists():
         raise unknown_code(what, obj.code)

@@ -120,51 +120,6 @@ def _clone_mix_sql(by: str, scope: str) -> str:
                 GROUP BY 1, 2 ORDER BY 1, 2"""
 
 
-# ------------------------------------------------------------------ protected (investors, buyers)
-
-def protected_grafting_stats(*, by: str) -> list[GraftingRow]:
-    """grafting_stats by region or district for roles that may not see plots: every
-    row a sum over whole privacy units (plots.privacy), placed at the unit's
-    district, so no row — and no difference of two rows, of this table or of the
-    concentration maps — covers 1 … k−1 grafters or receivers of planting material.
-    No clone mix and no rows by clone: a clone grown in one area cuts through the
-    units, and its row subtracted from the area's would single out the few
-    producers of the other clones there."""
-    from plots import privacy
-    from plots.concentration import partition
-
-    part = partition()
-    digits = {"region": 2, "district": 6}[by]
-    cells = privacy.admin_cells(part, digits, by)
-    names = _area_names([c.key for c in cells])
-    rows = []
-    for cell in cells:
-        sums = dict.fromkeys(("stats_grafted_ha", "planted_ha", "graftings", "grafts", "survivors", "plots_grafted",
-                              "plots_planted"), 0.0)
-        for unit in cell.units:
-            for name, value in unit.sums(sums).items():
-                sums[name] += value
-        if not sums["graftings"] and not sums["plots_planted"]:
-            continue
-        rows.append(GraftingRow(
-            key=cell.key, name=names.get(cell.key), grafted_ha=_ha(sums["stats_grafted_ha"]),
-            planted_ha=_ha(sums["planted_ha"]), graftings=int(sums["graftings"]), grafts=int(sums["grafts"]),
-            survivors=int(sums["survivors"]), plots_grafted=int(sums["plots_grafted"]),
-            plots_planted=int(sums["plots_planted"])))
-    return rows
-
-
-def _ha(value: float) -> Decimal:
-    return Decimal(str(round(value, 4)))
-
-
-def _area_names(keys: list[str]) -> dict[str, str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT ON (ubigeo) ubigeo, name FROM plots_adminarea WHERE ubigeo = ANY(%s) "
-                       "ORDER BY ubigeo, edition DESC", [keys])
-        return dict(cursor.fetchall())
-
-
 @dataclass(frozen=True)
 class NurseryOutput:
     lots: int

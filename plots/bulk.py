@@ -7,8 +7,8 @@ changes how the work is done:
 * geometries are checked as arrays (shapely): type, vertex count, coordinate
   range, validity and the country guard in a handful of vectorised calls. A
   feature that fails any of them — or needs a repair — goes through the
-  per-feature pipeline (``plots.imports._prepare_geometry``), so its reason or
-  repair is word for word what a small import reports;
+  per-feature rules (``plots.import_rules``, which the per-feature path applies
+  too), so its reason or repair is word for word what a small import reports;
 * producers, existing plots and permissions are resolved with one query each;
 * the clean features are COPY'd into a temporary staging table, and districts,
   new plots and their first boundary versions are computed and written with a few
@@ -17,9 +17,10 @@ changes how the work is done:
   few that changed go through the services, exactly as in a small import.
 
 Nothing is written unless every feature is accepted (or ``partial``); a dry run
-rolls back. A layer holding plots surveyed as points is left to the per-feature
-path. ``chacra import-plots`` and the upload API choose this path for
-layers of BULK_MIN_FEATURES features or more (``bulk=True/False`` forces it).
+rolls back (``core.imports.run_import`` decides, around this path as around the
+other). A layer holding plots surveyed as points is left to the per-feature path.
+``chacra import-plots`` and the upload API choose this path for layers of
+BULK_MIN_FEATURES features or more (``bulk=True/False`` forces it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,14 @@ from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, transaction
 from django.utils import timezone
 
-from plots import geometry, h3cells, imports, roles
+from core.imports import ImportReport, RowResult, code_in_use
+from plots import geometry, h3cells, roles
 from plots.checks.district import SHARES
 from plots.errors import DomainError, Forbidden, ValidationFailed
-from plots.importers import Limits
+from plots.import_rules import (ATTRIBUTE_KEYS, CODE_KEYS, COUNTRY_BOUNDS, PRODUCER_KEYS, PlotImportOptions,
+                                attributes, first_value, no_producer, parse_attribute, plot_code, plots_for,
+                                prepare_geometry, producers_for, unknown_producer)
+from plots.importers import ImportFileError, Limits
 from plots.importers.formats._common import json_value
 from plots.models import Plot, Producer
 
@@ -108,7 +112,7 @@ def _fast_geometries(wkb: list[bytes | None], srid: int, limits: Limits, country
         ok &= (bounds[:, 0] >= -180) & (bounds[:, 2] <= 180) & (bounds[:, 1] >= -90) & (bounds[:, 3] <= 90)
     ok[ok] &= shapely.is_valid(shapes[ok])
     if country and ok.any():
-        xmin, ymin, xmax, ymax = imports.COUNTRY_BOUNDS[country]
+        xmin, ymin, xmax, ymax = COUNTRY_BOUNDS[country]
         centre = shapely.centroid(shapes[ok])
         x, y = shapely.get_x(centre), shapely.get_y(centre)
         ok[ok] &= (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
@@ -120,8 +124,8 @@ def _fast_geometries(wkb: list[bytes | None], srid: int, limits: Limits, country
 
 
 class _Columns:
-    """The layer's attribute columns looked up as plots.imports looks up a feature's
-    properties: names compared in lower case (of two names differing only in case,
+    """The layer's attribute columns looked up as plots.import_rules.first_value looks
+    up a feature's properties: names compared in lower case (of two names differing only in case,
     the later field wins), the first non-empty value among a list of names."""
 
     LABEL_KEYS = ("name", "nombre", "id", "uid", "plot_id", "code", "codigo", "código")
@@ -169,29 +173,6 @@ class _Columns:
 
 
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")
-_CHOICES = {name: {str(v) for v, _ in Plot._meta.get_field(name).choices}
-            for name in ("declared_area_unit", "tenure", "agroforestry_system")}
-
-
-def _parse_attribute(name: str, value: Any) -> Any:
-    """``value`` as plots.imports._attributes and the model field would take it; raises
-    ValueError whenever either would refuse it (the per-feature path then words it)."""
-    if name == "declared_area":
-        number = float(value)
-        if number < 0:
-            raise ValueError
-        return number
-    if name == "planting_year":
-        year = int(float(value))
-        if not 1900 <= year <= 2100:
-            raise ValueError
-        return year
-    if name == "survey_date":
-        return date.fromisoformat(str(value)[:10])
-    text = str(value)
-    if text not in _CHOICES[name]:
-        raise ValueError
-    return text
 
 
 def _columns_ok(cols: _Columns, *, code: str | None, code_field: str | None, default_producer
@@ -202,7 +183,7 @@ def _columns_ok(cols: _Columns, *, code: str | None, code_field: str | None, def
     ok = np.ones(n, dtype=bool)
     if code:
         ok[:] = False  # one code for a one-feature file: the per-feature rules handle it
-    raw_codes = cols.exact(code_field) if code_field else cols.first(imports.CODE_KEYS)
+    raw_codes = cols.exact(code_field) if code_field else cols.first(CODE_KEYS)
     codes: list = [None] * n
     for i, value in enumerate(raw_codes):
         text = str(value).strip() if value not in (None, "") else ""
@@ -210,33 +191,33 @@ def _columns_ok(cols: _Columns, *, code: str | None, code_field: str | None, def
             codes[i] = text
         else:
             ok[i] = False
-    producers = cols.first(imports.PRODUCER_KEYS)
+    producers = cols.first(PRODUCER_KEYS)
     if default_producer is None:
         ok &= np.array([p is not None for p in producers], dtype=bool)
     attrs: list[dict] = [{} for _ in range(n)]
-    for name, keys in imports.ATTRIBUTE_KEYS.items():
+    for name, keys in ATTRIBUTE_KEYS.items():
         for i, value in enumerate(cols.first(keys)):
             if value is None:
                 continue
             try:
-                attrs[i][name] = _parse_attribute(name, value)
+                attrs[i][name] = parse_attribute(name, value)
             except (ValueError, TypeError, OverflowError):
                 ok[i] = False
     return codes, producers, attrs, ok
 
 
-def _per_feature(record, ctx: dict) -> tuple[Any, str, list[dict], list[str], float]:
-    """A feature's geometry and producer by the per-feature rules, in plots.imports'
-    order and words: (producer code, EWKB hex, repairs, repair notes, area in ha).
-    Raises GeometryError or DomainError with the reason. Its attributes are read
-    later, after the producer, as plots.imports does."""
-    prepared = imports._prepare_geometry(record, repair_rules=ctx["repair_rules"],
-                                         closure_tolerance_m=ctx["closure_tolerance_m"], country=ctx["country"])
+def _by_feature_rules(record, options: PlotImportOptions) -> tuple[Any, str, list[dict], list[str], float]:
+    """A feature's geometry and producer by the per-feature rules (plots.import_rules),
+    in the per-feature path's order and words: (producer code, EWKB hex, repairs,
+    repair notes, area in ha). Raises GeometryError or DomainError with the reason.
+    Its attributes are read later, after the producer, as the per-feature path does."""
+    prepared = prepare_geometry(record, repair_rules=options.repair_rules,
+                                closure_tolerance_m=options.closure_tolerance_m, country=options.country)
     hexed = shapely.to_wkb(shapely.set_srid(shapely.from_wkb(bytes(prepared.clean.geom.wkb)), geometry.WGS84),
                            hex=True, include_srid=True)
-    producer_code = imports._first(record.properties, imports.PRODUCER_KEYS)
-    if producer_code is None and ctx["default_producer"] is None:
-        raise ValidationFailed(f"names no producer (a property among: {', '.join(imports.PRODUCER_KEYS)})")
+    producer_code = first_value(record.properties, PRODUCER_KEYS)
+    if producer_code is None and options.default_producer is None:
+        raise no_producer()
     repairs = [{"rule": r.rule, "note": r.note} for r in prepared.clean.repairs]
     return (producer_code, hexed, repairs, [r.note for r in prepared.clean.repairs],
             round(prepared.clean.area_ha, 6))
@@ -257,161 +238,170 @@ def _full_clean(plot_code: str, attrs: dict) -> None:
         raise from_django_validation(exc) from None
 
 
-def import_layer(*, importer, path: Path, name: str, srid: int | None, organization, default_producer, actor,
-                 dry_run: bool, partial: bool, country: str | None, repair_rules: tuple[str, ...],
-                 closure_tolerance_m: float, limits: Limits, run_checks: bool, code: str | None,
-                 code_field: str | None, min_features: int = 1) -> imports.ImportReport | None:
-    """Import one GDAL layer set-based; see the module docstring. Raises
-    imports.ImportRefused exactly when ``plots.imports.import_plots`` would.
-    Returns None, having written nothing, when the layer has fewer than
-    ``min_features`` features: the per-feature path is then as quick."""
-    from plots.importers import ImportFileError
+@dataclass
+class _Batch:
+    """The layer's features on their way through the rules, each list by position in
+    the layer (and in the report); a code of None marks a feature already refused."""
 
-    report = imports.ImportReport(file=name, format=importer.name, dry_run=dry_run, partial=partial, mode="bulk")
+    report: ImportReport
+    codes: list
+    producer_codes: list
+    attrs: list[dict]
+    hexes: list  # the clean geometry as EWKB hex
+    repairs: list[list[dict]]
+    slow: list[int]  # the features the vectorised checks could not settle …
+    records: dict[int, Any] = field(default_factory=dict)  # … and their SourceRecords
+    first_of: dict[str, int] = field(default_factory=dict)  # plot code: the first feature naming it
+
+
+def import_layer(report: ImportReport, *, importer, path: Path, options: PlotImportOptions,
+                 min_features: int = 1) -> list[int] | None:
+    """Import one GDAL layer set-based into ``report``, within the import's transaction
+    (core.imports.run_import keeps or rolls it back); see the module docstring. Returns
+    the ids of the plots created or updated; or None, having done nothing, when the
+    layer has fewer than ``min_features`` features (the per-feature path is then as
+    quick) or holds points."""
     try:
-        layer, srid = importer.layer(Path(path), srid=srid, limits=limits)
+        layer, srid = importer.layer(Path(path), srid=options.srid, limits=options.limits)
     except ImportFileError as exc:
-        report.error = exc.reason
-        raise imports.ImportRefused(f"{name}: {exc.reason}", report) from None
+        report.mode, report.error = "bulk", exc.reason
+        return []
     n = len(layer)
     if n == 0 or n < min_features:
         return None  # (an empty layer is refused by the per-feature path, in its words)
-
-    shapes, fast = _fast_geometries(layer.wkb, srid, limits, country)
+    shapes, fast = _fast_geometries(layer.wkb, srid, options.limits, options.country)
     if any(w is not None and len(w) >= 5 and _is_point_wkb(w) for w in layer.wkb):
         return None  # plots surveyed as points: the per-feature path writes those
+    report.mode = "bulk"
+    batch = _batch(report, layer, shapes, fast, options)
+    # The features that need the per-feature rules (a reason, or a repair), in the
+    # per-feature path's order: the feature's own error and its code first …
+    _slow_codes(batch, importer.records(Path(path), [layer.row(i) for i in batch.slow], srid, options.limits),
+                options)
+    # … each plot once per file, before its geometry is looked at …
+    _once_per_file(batch)
+    # … then the geometry (validated, or repaired by the named rules) and the producer named.
+    _slow_geometries(batch, options)
+    ready = _accept(batch, options)
+    # The accepted features are written even when others were refused, so the report
+    # says what each would become; run_import then rolls everything back.
+    return _write(ready, report, name=report.file, actor=options.actor) if ready else []
+
+
+def _batch(report: ImportReport, layer, shapes: np.ndarray, fast: np.ndarray, options: PlotImportOptions) -> _Batch:
+    """The layer read column-wise: codes, producers, attributes and, for the features
+    that passed every vectorised rule, their clean geometry; a report line for each."""
     cols = _Columns(layer)
-    codes, producer_codes, attrs, columns_ok = _columns_ok(cols, code=code, code_field=code_field,
-                                                           default_producer=default_producer)
+    codes, producer_codes, attrs, columns_ok = _columns_ok(cols, code=options.code, code_field=options.code_field,
+                                                           default_producer=options.default_producer)
     fast &= columns_ok
-    labels = cols.labels(range(1, n + 1))
-    report.features = [imports.FeatureResult(number=i + 1, label=labels[i], status="refused") for i in range(n)]
-    hexes: list = [None] * n
+    labels = cols.labels(range(1, cols.n + 1))
+    report.rows = [RowResult(number=i + 1, label=labels[i]) for i in range(cols.n)]
+    hexes: list = [None] * cols.n
     if fast.any():
         for i, h in zip(np.flatnonzero(fast).tolist(), shapely.to_wkb(shapes[fast], hex=True, include_srid=True)):
             hexes[i] = h
-    repairs: list[list[dict]] = [[] for _ in range(n)]
+    return _Batch(report=report, codes=codes, producer_codes=producer_codes, attrs=attrs, hexes=hexes,
+                  repairs=[[] for _ in range(cols.n)], slow=np.flatnonzero(~fast).tolist())
 
-    # The features that need the per-feature rules (a reason, or a repair), in the
-    # per-feature path's order: the feature's own error and its code first …
-    slow = np.flatnonzero(~fast).tolist()
-    slow_records: dict[int, Any] = {}
-    for i, record in zip(slow, importer.records(Path(path), [layer.row(i) for i in slow], srid, limits)):
-        slow_records[i] = record
-        result = report.features[i]
+
+def _slow_codes(batch: _Batch, records, options: PlotImportOptions) -> None:
+    """The slow features' own errors and codes, by the per-feature rules."""
+    for i, record in zip(batch.slow, records):
+        batch.records[i] = record
+        result = batch.report.rows[i]
         result.label = record.label
         try:
             if record.error:
                 raise ValidationFailed(record.error)
-            codes[i] = _code_of(record.properties, code=code, code_field=code_field, first=(i == 0))
+            batch.codes[i] = plot_code(record.properties, code=options.code, code_field=options.code_field,
+                                       first=(i == 0))
         except DomainError as exc:
-            result.reason, codes[i] = exc.message, None
-    # … each plot once per file, before its geometry is looked at …
-    first_of: dict[str, int] = {}
-    for i, plot_code in enumerate(codes):
-        if plot_code is None:
-            continue
-        report.features[i].code = plot_code
-        if plot_code in first_of:
-            report.features[i].reason = (f"plot code {plot_code} appears again (first in "
-                                         f"{report.features[first_of[plot_code]].label}); each plot once per file")
-            codes[i] = None
-        else:
-            first_of[plot_code] = i
-    # … then the geometry (validated, or repaired by the named rules) and the producer named.
-    ctx = {"repair_rules": repair_rules, "closure_tolerance_m": closure_tolerance_m, "country": country,
-           "default_producer": default_producer}
-    for i, record in slow_records.items():
-        if codes[i] is None:
-            continue
-        result = report.features[i]
-        try:
-            producer_codes[i], hexes[i], repairs[i], result.repairs, result.area_ha = _per_feature(record, ctx)
-        except geometry.GeometryError as exc:
-            result.reason, codes[i] = exc.reason, None
-        except DomainError as exc:
-            result.reason, codes[i] = exc.message, None
+            result.reason, batch.codes[i] = exc.message, None
 
-    # Producers, existing plots and permissions: one query each.
-    wanted = {str(p) for i, p in enumerate(producer_codes) if codes[i] is not None and p is not None}
-    producers = _producers(wanted, organization, actor)
-    existing = _existing(list(first_of), actor)
-    allowed: dict[int, bool] = {}
-    ready: list[_Row] = []
-    for i, plot_code in enumerate(codes):
-        if plot_code is None:
+
+def _once_per_file(batch: _Batch) -> None:
+    for i, plot_code_ in enumerate(batch.codes):
+        if plot_code_ is None:
             continue
-        result = report.features[i]
+        result = batch.report.rows[i]
+        result.code = plot_code_
+        if plot_code_ in batch.first_of:
+            result.reason = (f"plot code {plot_code_} appears again (first in "
+                             f"{batch.report.rows[batch.first_of[plot_code_]].label}); each plot once per file")
+            batch.codes[i] = None
+        else:
+            batch.first_of[plot_code_] = i
+
+
+def _slow_geometries(batch: _Batch, options: PlotImportOptions) -> None:
+    for i, record in batch.records.items():
+        if batch.codes[i] is None:
+            continue
+        result = batch.report.rows[i]
         try:
-            producer_code = producer_codes[i]
-            if producer_code is None:
-                producer = default_producer
-            else:
-                producer = producers.get(str(producer_code))
-                if producer is None:
-                    where = f" in {organization.code}" if organization else ""
-                    raise ValidationFailed(f"producer {str(producer_code)!r} is not registered{where}")
-            if actor is not None:
-                if producer.organization_id not in allowed:
-                    allowed[producer.organization_id] = roles.can_write_organization(actor, producer.organization_id)
-                if not allowed[producer.organization_id]:
-                    raise Forbidden("you may only import plots of your own organization")
-            if i in slow_records:
-                attrs[i] = imports._attributes(slow_records[i].properties)
-            plot_id, owner_id, owner = existing.get(plot_code, (None, None, None))
-            if owner is _HIDDEN:
-                raise imports.code_in_use("plot", plot_code)
-            if plot_id is not None and owner_id != producer.id:
-                raise ValidationFailed(f"plot {plot_code} exists for producer {owner}, not {producer.code}")
-            if i in slow_records:
-                _full_clean(plot_code, attrs[i])
-            ready.append(_Row(index=i, code=plot_code, producer=producer, attrs=attrs[i], ewkb_hex=hexes[i],
-                              repairs=repairs[i], plot_id=plot_id))
+            (batch.producer_codes[i], batch.hexes[i], batch.repairs[i], result.repairs,
+             result.area_ha) = _by_feature_rules(record, options)
+        except geometry.GeometryError as exc:
+            result.reason, batch.codes[i] = exc.reason, None
         except DomainError as exc:
+            result.reason, batch.codes[i] = exc.message, None
+
+
+def _accept(batch: _Batch, options: PlotImportOptions) -> list[_Row]:
+    """The features still standing, checked against producers, existing plots and
+    permissions (one query each); the rows to write."""
+    wanted = {str(p) for i, p in enumerate(batch.producer_codes) if batch.codes[i] is not None and p is not None}
+    producers = _producers(wanted, options.organization, options.actor)
+    existing = _existing(list(batch.first_of), options.actor)
+    allowed: dict[int, bool] = {}  # organization id: whether the actor writes for it
+    ready: list[_Row] = []
+    for i, plot_code_ in enumerate(batch.codes):
+        if plot_code_ is None:
+            continue
+        try:
+            ready.append(_accepted(batch, i, producers, existing, allowed, options))
+        except DomainError as exc:
+            result = batch.report.rows[i]
             result.reason = exc.message
             if result.area_ha is None:  # as the per-feature path reports it: the geometry was fine
-                result.area_ha = round(geometry.geodesic_area_ha(GEOSGeometry(hexes[i])), 6)
+                result.area_ha = round(geometry.geodesic_area_ha(GEOSGeometry(batch.hexes[i])), 6)
+    return ready
 
-    changed_ids: list[int] = []
-    with transaction.atomic():
-        # The accepted features are written even when others were refused, so the
-        # report says what each would become; then everything is rolled back.
-        if ready:
-            changed_ids = _write(ready, report, name=name, actor=actor)
-        refused = report.counts["refused"]
-        if dry_run or (refused and not partial):
-            transaction.set_rollback(True)
-        else:
-            report.written = True
-            if run_checks and changed_ids:
-                report.checks = imports._run_checks(changed_ids)
-    if refused and not partial and not dry_run:
-        raise imports.ImportRefused(f"{name}: {refused} of {len(report.features)} features refused; nothing was "
-                                    "written (fix them, or import the others with --partial)", report)
-    return report
+
+def _accepted(batch: _Batch, i: int, producers: dict, existing: dict, allowed: dict[int, bool],
+              options: PlotImportOptions) -> _Row:
+    """Feature ``i`` as a row to write, or a DomainError with its reason."""
+    plot_code_, producer_code = batch.codes[i], batch.producer_codes[i]
+    if producer_code is None:
+        producer = options.default_producer
+    else:
+        producer = producers.get(str(producer_code))
+        if producer is None:
+            raise unknown_producer(str(producer_code), options.organization)
+    if options.actor is not None:
+        if producer.organization_id not in allowed:
+            allowed[producer.organization_id] = roles.can_write_organization(options.actor, producer.organization_id)
+        if not allowed[producer.organization_id]:
+            raise Forbidden("you may only import plots of your own organization")
+    slow = i in batch.records
+    if slow:
+        batch.attrs[i] = attributes(batch.records[i].properties)
+    plot_id, owner_id, owner = existing.get(plot_code_, (None, None, None))
+    if owner is _HIDDEN:
+        raise code_in_use("plot", plot_code_)
+    if plot_id is not None and owner_id != producer.id:
+        raise ValidationFailed(f"plot {plot_code_} exists for producer {owner}, not {producer.code}")
+    if slow:
+        _full_clean(plot_code_, batch.attrs[i])
+    return _Row(index=i, code=plot_code_, producer=producer, attrs=batch.attrs[i], ewkb_hex=batch.hexes[i],
+                repairs=batch.repairs[i], plot_id=plot_id)
 
 
 def _is_point_wkb(wkb: bytes) -> bool:
     """Whether a WKB (ISO or EWKB, either byte order) is a Point or MultiPoint."""
     kind = int.from_bytes(wkb[1:5], "little" if wkb[0] == 1 else "big") & 0xFFFF
     return kind % 1000 in (1, 4)
-
-
-def _code_of(props: dict, *, code: str | None, code_field: str | None, first: bool) -> str:
-    if code:
-        if not first:
-            raise ValidationFailed("a single plot code was given, but the file holds more than one feature")
-        return code
-    if code_field:
-        value = props.get(code_field)
-        if value in (None, ""):
-            raise ValidationFailed(f"has no value in {code_field!r}")
-        return str(value).strip()
-    value = imports._first(props, imports.CODE_KEYS)
-    if value is None:
-        raise ValidationFailed(f"names no plot code (a property among: {', '.join(imports.CODE_KEYS)}; or name the "
-                               "property holding it)")
-    return str(value).strip()
 
 
 # The owner shown for a plot the actor cannot see: its code is taken, nothing more is said.
@@ -435,7 +425,7 @@ def _visible(actor, queryset):
 def _existing(codes: list[str], actor=None) -> dict[str, tuple]:
     """{plot code: (plot id, producer id, producer code)} for the codes already
     registered; (None, None, _HIDDEN) for those held by plots ``actor`` cannot see."""
-    visible = _visible(actor, imports.plots_for(actor))
+    visible = _visible(actor, plots_for(actor))
     with connection.cursor() as cur:
         cur.execute("SELECT p.code, p.id, p.producer_id, r.code FROM plots_plot p "
                     "JOIN plots_producer r ON r.id = p.producer_id WHERE p.code = ANY(%s)", [codes])
@@ -458,7 +448,7 @@ def _producers(codes: set[str], organization, actor=None) -> dict[str, _Producer
     if organization is not None:
         sql += " AND organization_id = %s"
         params.append(organization.id)
-    sql, params = _scoped(sql, params, "id", _visible(actor, imports.producers_for(actor)))
+    sql, params = _scoped(sql, params, "id", _visible(actor, producers_for(actor)))
     found: dict[str, _Producer] = {}
     with connection.cursor() as cur:
         cur.execute(sql + " ORDER BY id", params)
@@ -532,7 +522,7 @@ SELECT s.n, i.id, i.area_ha FROM inserted i JOIN chacra_import_staging s ON s.co
 """
 
 
-def _copy_rows(ready: list[_Row], report: imports.ImportReport, name: str) -> None:
+def _copy_rows(ready: list[_Row], report: ImportReport, name: str) -> None:
     """COPY the accepted rows into the staging table (CSV: an empty unquoted field is NULL)."""
     # Each plot's H3 cell, from a point inside it (plots.h3cells), computed here so
     # that the INSERT writes it at once.
@@ -555,11 +545,33 @@ def _copy_rows(ready: list[_Row], report: imports.ImportReport, name: str) -> No
         cur.execute("ANALYZE chacra_import_staging")
 
 
-def _write(ready: list[_Row], report: imports.ImportReport, *, name: str, actor) -> list[int]:
+def _write(ready: list[_Row], report: ImportReport, *, name: str, actor) -> list[int]:
     """Write the accepted rows; fills their report lines. Returns the ids created or updated."""
+    _copy_rows(ready, report, name)
+    changed = _update_existing(ready, report, name=name, actor=actor)
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL jit = off")
+        cur.execute(DISTRICTS)
+        cur.execute(INSERT_PLOTS, {
+            "unit": Plot._meta.get_field("declared_area_unit").get_default(),
+            "tenure": Plot._meta.get_field("tenure").get_default(),
+            "agroforestry": Plot._meta.get_field("agroforestry_system").get_default(),
+            "survey_method": Plot._meta.get_field("survey_method").get_default(),
+            "now": timezone.now(), "today": timezone.localdate(),
+            "actor": actor.pk if getattr(actor, "pk", None) else None})
+        for n, plot_id, area_ha in cur.fetchall():
+            result = report.features[n]
+            result.status, result.area_ha = "created", round(area_ha, 6)
+            changed.append(plot_id)
+        cur.execute(DROP_STAGING)
+    return changed
+
+
+def _update_existing(ready: list[_Row], report: ImportReport, *, name: str, actor) -> list[int]:
+    """The staged rows of plots that exist: unchanged ones found in SQL, the others
+    written through the services. Returns the ids updated."""
     from plots import services
 
-    _copy_rows(ready, report, name)
     changed: list[int] = []
     by_index = {row.index: row for row in ready}
     with connection.cursor() as cur:
@@ -592,21 +604,6 @@ def _write(ready: list[_Row], report: imports.ImportReport, *, name: str, actor)
         plot.refresh_from_db(fields=["area_ha"])
         result.status, result.area_ha = "updated", round(plot.area_ha, 6)
         changed.append(plot.id)
-    with connection.cursor() as cur:
-        cur.execute("SET LOCAL jit = off")
-        cur.execute(DISTRICTS)
-        cur.execute(INSERT_PLOTS, {
-            "unit": Plot._meta.get_field("declared_area_unit").get_default(),
-            "tenure": Plot._meta.get_field("tenure").get_default(),
-            "agroforestry": Plot._meta.get_field("agroforestry_system").get_default(),
-            "survey_method": Plot._meta.get_field("survey_method").get_default(),
-            "now": timezone.now(), "today": timezone.localdate(),
-            "actor": actor.pk if getattr(actor, "pk", None) else None})
-        for n, plot_id, area_ha in cur.fetchall():
-            result = report.features[n]
-            result.status, result.area_ha = "created", round(area_ha, 6)
-            changed.append(plot_id)
-        cur.execute(DROP_STAGING)
     return changed
 
 

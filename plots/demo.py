@@ -23,7 +23,7 @@ from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.db import connection, transaction
 from pyproj import Geod
 
-from plots import geometry
+from plots import geometry, h3cells
 from plots.models import AdminArea, Organization, Plot, PlotBoundary, Producer, ProtectedArea
 from plots.reference import LayerReport, load_shared_layers
 from plots.services import plots_assign_districts
@@ -262,6 +262,9 @@ def generate(*, seed: int = 2026, shared: Path | None = None, scale: float = 1.0
     for plot in plots:
         plot.producer_id = plot.producer.id
     Plot.objects.bulk_create(plots, batch_size=1000)
+    # The generator writes plots without the services, so it sets their H3 cells
+    # itself (reads never do); the same point-on-surface rule as every write path.
+    h3cells.refresh([p.id for p in plots])
     boundaries = []
     old_by_plot = {p.code: (g, d) for p, g, d in history}
     for plot in plots:

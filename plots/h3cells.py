@@ -4,9 +4,11 @@ A plot's cell is the one holding its point on surface (a point inside the
 polygon, or the surveyed point). It is stored as H3's 64-bit integer in
 ``Plot.h3_cell``; a coarser cell is ``chacra_h3_parent(h3_cell, res)`` in SQL (bit
 arithmetic on the index, migration 0009). The h3 library computes the cells; the
-write paths (services, the bulk import) set them, the database clears a cell whose
-geometry changed without it, and ``refresh()`` fills the cleared or missing ones
-(the aggregates call it first).
+write paths (services, the bulk import, the demo generator) set them, and the
+database clears a cell whose geometry changed without it. Reads (the investors'
+aggregates) never fill cells: a request must not write. ``refresh()`` fills the
+cleared or missing ones from a write path: ``chacra check`` calls it, and so does
+anything that writes geometry in raw SQL.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ def cell_for(lon: float, lat: float) -> int:
 
 
 def refresh(plot_ids: list[int] | None = None, *, batch: int = 50_000) -> int:
-    """Compute the cell of every plot (of ``plot_ids``) that has none. Returns how many."""
+    """Compute the cell of every plot (of ``plot_ids``) that has none. Returns how many.
+
+    A write: call it from commands and write paths (``chacra check`` does), never
+    from a read."""
     done = 0
     with connection.cursor() as cur:
         while True:

@@ -8,19 +8,14 @@ from django.contrib.gis.db import models
 from django.contrib.gis.geos import GEOSGeometry, Polygon
 from django.db.models import Q
 
+from core import policy
+
 
 class PlotQuerySet(models.QuerySet):
     def visible_to(self, user) -> "PlotQuerySet":
-        from plots import roles
-
-        role = roles.role_of(user)
-        if role in roles.STAFF_ROLES:
-            return self
-        if role == roles.Role.COOPERATIVE:
-            org = roles.organization_of(user)
-            return self.filter(organization=org) if org else self.none()
-        # Buyers and investors get their own scopes with their features.
-        return self.none()
+        """The plots ``user`` may see (core.policy: staff all, a cooperative its own,
+        buyers and investors none)."""
+        return policy.visible(user, "plot", self)
 
     def active(self) -> "PlotQuerySet":
         return self.filter(status="active")

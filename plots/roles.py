@@ -1,30 +1,22 @@
-"""Who may see and change what. One place, used by querysets, services and the API."""
+"""The plots app's names for the access-policy questions its callers ask. The rule
+itself lives in core.policy (one table of roles × resources); these are thin calls
+into it, kept so that services, importers and views keep their vocabulary."""
 
 from __future__ import annotations
 
+from core import policy
 from plots.models.people import UserProfile
 
 Role = UserProfile.Role
 
-# Roles that read and write everything.
-STAFF_ROLES = frozenset({Role.ADMIN, Role.TECHNICIAN})
-# Roles that see personal data (national id, phone) — the cooperative only for its own members.
-PERSONAL_DATA_ROLES = frozenset({Role.ADMIN, Role.TECHNICIAN, Role.COOPERATIVE})
-
 
 def role_of(user) -> str | None:
-    if user is None or not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return Role.ADMIN
-    profile = getattr(user, "chacra_profile", None)
-    try:
-        return profile.role if profile is not None else None
-    except UserProfile.DoesNotExist:  # pragma: no cover - reverse one-to-one miss
-        return None
+    """The role's name, or None for a caller without one (not signed in, no profile)."""
+    return policy.role_of(user) if policy.has_role(user) else None
 
 
 def organization_of(user):
+    """The Organization the user acts for (one query), or None."""
     try:
         return user.chacra_profile.organization
     except (AttributeError, UserProfile.DoesNotExist):
@@ -32,30 +24,20 @@ def organization_of(user):
 
 
 def is_staff_role(user) -> bool:
-    return role_of(user) in STAFF_ROLES
+    return policy.is_staff(user)
 
 
 def can_write_at_all(user) -> bool:
     """Whether the role writes anything (checked before any lookup, so that a role
     without write access learns nothing about which codes exist)."""
-    return role_of(user) in STAFF_ROLES | {Role.COOPERATIVE}
+    return policy.writes_anything(user)
 
 
-def can_write_organization(user, organization_id: int | None) -> bool:
-    role = role_of(user)
-    if role in STAFF_ROLES:
-        return True
-    if role == Role.COOPERATIVE:
-        org = organization_of(user)
-        return org is not None and org.id == organization_id
-    return False
+def can_write_organization(user, organization_id: int | None, resource: str = "plot") -> bool:
+    """Whether the user may write ``resource`` records of ``organization_id`` (every
+    organization-owned resource shares the plot's write rule, core.policy.TABLE)."""
+    return policy.may_write(user, resource, organization_id)
 
 
 def sees_personal_data_of(user, producer) -> bool:
-    role = role_of(user)
-    if role in STAFF_ROLES:
-        return True
-    if role == Role.COOPERATIVE:
-        org = organization_of(user)
-        return org is not None and org.id == producer.organization_id
-    return False
+    return policy.covers(user, "producer_personal_data", producer.organization_id)

@@ -8,9 +8,9 @@ from datetime import date, datetime
 from django.contrib.gis.geos import Polygon
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from plots import roles
+from core import policy
 from plots.errors import NotFound, ValidationFailed
-from plots.models import AdminArea, CheckResult, Organization, Plot, PlotBoundary, Producer, ProtectedArea
+from plots.models import AdminArea, CheckResult, LatestCheck, Organization, Plot, PlotBoundary, Producer, ProtectedArea
 
 Kind, Outcome = CheckResult.Kind, CheckResult.Outcome
 
@@ -69,10 +69,9 @@ def plot_list(*, user, bbox: Polygon | None = None, district: str | None = None,
 
 
 def _latest_check_in(qs: QuerySet[Plot], alias: str, kind: str, outcomes: set[str]) -> QuerySet[Plot]:
-    """Plots whose latest result of ``kind`` has one of ``outcomes`` (an index probe per plot
-    on (plot, kind, -checked_at))."""
-    latest = (CheckResult.objects.filter(plot=OuterRef("pk"), kind=kind)
-              .order_by("-checked_at", "-id").values("outcome")[:1])
+    """Plots whose result of ``kind`` in force (plots_latest_check) has one of ``outcomes``
+    (a correlated probe per plot on (plot, kind, -checked_at))."""
+    latest = LatestCheck.objects.filter(plot=OuterRef("pk"), kind=kind).values("outcome")[:1]
     return qs.alias(**{alias: Subquery(latest)}).filter(**{f"{alias}__in": sorted(outcomes)})
 
 
@@ -95,8 +94,9 @@ def plot_check_results(*, user, code: str, history: bool = False, kind: str | No
     if history:
         results = list(qs.order_by("-checked_at", "-id"))
     else:
-        results = sorted(qs.order_by("kind", "-checked_at", "-id").distinct("kind"), key=lambda r: r.kind)
-    if roles.role_of(user) not in roles.STAFF_ROLES:
+        in_force = LatestCheck.objects.filter(plot=plot).values("id")
+        results = sorted(qs.filter(id__in=in_force), key=lambda r: r.kind)
+    if not policy.sees_all(user, "plot"):  # who sees every plot may see every claimant
         own = plot.organization.code
         for result in results:
             for claim in result.figures.get("double_claims", []) if result.kind == Kind.PLOT_OVERLAP else []:
@@ -118,14 +118,7 @@ def plot_boundaries(*, plot: Plot) -> QuerySet[PlotBoundary]:
 
 
 def producer_list(*, user, organization: str | None = None, gender: str | None = None) -> QuerySet[Producer]:
-    role = roles.role_of(user)
-    qs = Producer.objects.select_related("organization")
-    if role in roles.STAFF_ROLES:
-        pass
-    elif role == roles.Role.COOPERATIVE:
-        qs = qs.filter(organization=roles.organization_of(user))
-    else:
-        return qs.none()
+    qs = policy.visible(user, "producer", Producer.objects.select_related("organization"))
     if organization:
         qs = qs.filter(organization__code=organization)
     if gender:
@@ -141,12 +134,7 @@ def producer_get(*, user, code: str) -> Producer:
 
 
 def organization_list(*, user) -> QuerySet[Organization]:
-    role = roles.role_of(user)
-    if role in roles.STAFF_ROLES:
-        return Organization.objects.order_by("code")
-    if role == roles.Role.COOPERATIVE:
-        return Organization.objects.filter(pk=roles.organization_of(user).pk)
-    return Organization.objects.none()
+    return policy.visible(user, "organization", Organization.objects.order_by("code"))
 
 
 def organization_get(*, user, code: str) -> Organization:

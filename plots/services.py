@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from plots import geometry, roles
-from plots.errors import Conflict, Forbidden, ValidationFailed, from_django_validation
+from core import policy
+from plots import geometry
+from plots.errors import Conflict, ValidationFailed, from_django_validation
 from plots.models import AdminArea, Organization, Plot, PlotBoundary, Producer
 
 PLOT_ATTRIBUTES = (
@@ -38,8 +39,9 @@ def _save(obj) -> None:
 
 
 def _require_write(actor, organization_id: int) -> None:
-    if actor is not None and not roles.can_write_organization(actor, organization_id):
-        raise Forbidden("you may only change producers and plots of your own organization")
+    if actor is not None:  # no actor: the command line, the operator's rights
+        policy.require_write(actor, "plot", organization_id,
+                             "you may only change producers and plots of your own organization")
 
 
 @transaction.atomic

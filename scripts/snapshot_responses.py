@@ -106,10 +106,9 @@ def setup() -> dict[str, str]:
     """Django on the snapshot database (loaded with the demo once); the fill-ins."""
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "scripts"))
-    import bench_geojson as common
+    from benchmarks.harness import configured_url, ensure_bench_database
 
-    base = common.configured_url()
-    url = common.ensure_bench_database(base, DATABASE)
+    url = ensure_bench_database(configured_url(), DATABASE)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chacra.settings")
     os.environ.setdefault("CHACRA_DEMO_DATA_DIR", str(ROOT / ".snapshots" / "demo-data"))

@@ -1,6 +1,6 @@
 """Independent zonal computations for the raster and screening tests.
 
-Nothing here uses exactextract or plots.screening: coverage comes from a
+Nothing here uses exactextract or screening: coverage comes from a
 supersampled grid of points tested against the plot in WGS 84 (shapely), and
 each cell's ground area from pyproj.Geod on the cell's corners, edges densified,
 transformed to lon/lat. This checks both the coverage and the reprojection of

@@ -17,7 +17,8 @@ from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.db import connection
 from pyproj import Geod
 
-from plots import concentration, h3cells, privacy, sites
+from insights import concentration, privacy, sites
+from plots import h3cells
 from plots.errors import Forbidden, ValidationFailed
 from plots.models import AdminArea, CheckResult, Plot, ProtectedArea
 
@@ -101,6 +102,30 @@ def test_h3_cells_and_their_parents_match_the_h3_library(farmed, cells):
     plot.refresh_from_db()
     assert plot.h3_cell is None
     assert h3cells.refresh([plot.id]) == 1
+    plot.refresh_from_db()
+    centre = plot.boundary.point_on_surface
+    assert h3.int_to_str(plot.h3_cell) == h3.latlng_to_cell(centre.y, centre.x, 9)
+
+
+def test_a_concentration_read_writes_nothing_and_chacra_check_fills_cells(farmed, investor):
+    """Reads never write: a cell cleared by a raw geometry write stays empty through an
+    investor's GET, which issues no UPDATE, INSERT or DELETE; ``chacra check`` (a
+    write path) fills it."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.test.utils import CaptureQueriesContext
+
+    plot, _ = farmed["A"][0]
+    with connection.cursor() as cur:
+        cur.execute("UPDATE plots_plot SET boundary = ST_Translate(boundary, 0.0001, 0) WHERE id = %s", [plot.id])
+    with CaptureQueriesContext(connection) as captured:
+        assert investor.client.get("/api/v1/concentration?metric=hectares&grid=h3:7").status_code == 200
+    statements = [q["sql"].lstrip().upper() for q in captured.captured_queries]
+    assert statements and not [s for s in statements if s.startswith(("UPDATE", "INSERT", "DELETE"))]
+    plot.refresh_from_db()
+    assert plot.h3_cell is None
+    call_command("check", "--plot", plot.code, "--kind", "area_discrepancy", stdout=StringIO())
     plot.refresh_from_db()
     centre = plot.boundary.point_on_surface
     assert h3.int_to_str(plot.h3_cell) == h3.latlng_to_cell(centre.y, centre.x, 9)

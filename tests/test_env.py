@@ -1,6 +1,6 @@
 import pytest
 
-from chacra.env import ImproperSetting, env_bool, env_database, env_int, env_list, env_str
+from core.env import ImproperSetting, env_bool, env_database, env_int, env_list, env_str
 
 
 def test_booleans():

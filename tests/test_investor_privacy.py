@@ -11,7 +11,7 @@ residual must hold no producer or at least k — and of each contributor class
 (women, others, grafters, fine-flavour and other grafters, producers with ungrafted
 land, receivers of planting material and others) none or at least k.
 
-Who each published figure covers comes from the code (plots.privacy); that claim is
+Who each published figure covers comes from the code (insights.privacy); that claim is
 checked first: the API's figures must equal sums computed here, through the ORM,
 over exactly those producers' plots, graftings and dispatches. The classes are
 computed here too, from the ORM, not from the code under test.
@@ -28,7 +28,7 @@ from django.conf import settings
 
 from nurseries import demo as nursery_demo
 from nurseries.models import Dispatch, Grafting
-from plots import concentration, privacy
+from insights import concentration, privacy
 from plots import demo as plot_demo
 from plots.models import Plot, Producer
 

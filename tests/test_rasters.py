@@ -20,11 +20,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from pyproj import Geod
 
-from plots import screening
+import screening
 from plots.errors import ValidationFailed
-from plots.models import CheckResult, RasterTile
-from plots.rasters import raster_load
-from plots.screening.zonal import Task, TileSpec, run_task
+from plots.models import CheckResult
+from screening.catalog import raster_load
+from screening.models import RasterTile
+from screening.zonal import Task, TileSpec, run_task
 from tests.conftest import SharedDir, geojson
 from tests.screening_helpers import independent_sums
 

@@ -17,9 +17,9 @@ import rasterio
 import shapely
 from django.core.management import call_command
 
-from plots import screening
+import screening
 from plots.models import CheckResult
-from plots.rasters import raster_load
+from screening.catalog import raster_load
 from tests.conftest import SharedDir
 from tests.screening_helpers import independent_sums
 

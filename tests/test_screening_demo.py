@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import rasterio
 
-from plots import demo, screening
-from plots.models import CheckResult, RasterTile
-from plots.rasters import demo as raster_demo
+import screening
+from plots import demo
+from plots.models import CheckResult
+from screening import demo as raster_demo
+from screening.models import RasterTile
 
 
 def test_screening_the_demo_flags_exactly_the_plots_placed_over_loss(db, tmp_path):

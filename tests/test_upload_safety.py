@@ -318,7 +318,8 @@ def test_reference_layers_are_opened_under_the_same_rules(tmp_path, secret_csv):
 
 
 def test_load_raster_opens_geotiff_only(tmp_path, secret_csv, monkeypatch):
-    from plots.rasters import catalog, raster_load
+    from screening import catalog
+    from screening.catalog import raster_load
 
     fake = tmp_path / "tile.tif"
     fake.write_text('<VRTDataset rasterXSize="4" rasterYSize="4"><SRS>EPSG:4326</SRS>'

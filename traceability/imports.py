@@ -1,10 +1,11 @@
 """Imports of facilities, lots, deliveries, transfers, processing events and shipments
-from CSV or JSON, with the plot importer's report (plots.imports.ImportReport).
+from CSV or JSON, on the machinery every import shares (core.imports).
 
 Every row is created / updated / unchanged / refused with its reason, through the
 same services as the API, each in a savepoint. The file is one transaction: by
 default any refused row means nothing is written; ``partial=True`` writes the
-good rows; ``dry_run=True`` runs everything and rolls back. Rows are keyed by their
+good rows; ``dry_run=True`` runs everything and rolls back. Dates are YYYY-MM-DD or
+DD/MM/YYYY; decimals take a point or a comma, as in every import. Rows are keyed by their
 natural keys (codes; plot + lot + date for deliveries; source + target for
 transfers; lot + start for processing), so re-running a file is "unchanged".
 """
@@ -18,17 +19,15 @@ import itertools
 import json
 from collections.abc import Callable, Iterator
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 
+from core.imports import (ImportLock, ImportReport, RowResult, import_row, parse_bool, parse_date, parse_decimal,
+                          parse_int, refuse_file, run_import)
 from plots import roles
-from plots.errors import DomainError, Forbidden, ValidationFailed
-from plots.imports import (RACE_REASON, FeatureResult, ImportRefused, ImportReport, import_guard, timed_out,
-                           timeout_reason)
+from plots.errors import Forbidden, ValidationFailed
 from plots.models import Organization, Plot
 from plots.selectors import organization_list
 from traceability import services
@@ -45,31 +44,21 @@ def _text(row: dict, name: str, *, required: bool = True) -> str:
     return value
 
 
+# The cells by the shared parsers (core.imports): the same forms as in every import.
 def _day(row: dict, name: str, *, required: bool = True) -> date | None:
-    value = _text(row, name, required=required)
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        raise ValidationFailed(f"{name} {value!r} is not a date (YYYY-MM-DD)") from None
+    return parse_date(_text(row, name, required=required), name)
 
 
 def _number(row: dict, name: str, *, required: bool = False, whole: bool = False) -> Any:
     value = _text(row, name, required=required)
-    if not value:
-        return None
-    try:
-        return int(value) if whole else float(value)
-    except ValueError:
-        raise ValidationFailed(f"{name} {value!r} is not a {'whole ' if whole else ''}number") from None
+    if whole:
+        return parse_int(value, name)
+    number = parse_decimal(value, name)
+    return None if number is None else float(number)
 
 
 def _flag(row: dict, name: str) -> bool:
-    value = _text(row, name, required=False).lower()
-    if value not in ("", "true", "false", "1", "0", "yes", "no"):
-        raise ValidationFailed(f"{name} must be true or false (got {value!r})")
-    return value in ("true", "1", "yes")
+    return parse_bool(_text(row, name, required=False), name)
 
 
 # References resolve among the records the actor reads (plots.selectors,
@@ -161,12 +150,9 @@ def _processing_row(row: dict, actor) -> tuple[str, str]:
                                "drying_days": _number(row, "drying_days", whole=True),
                                "drying_method": _text(row, "drying_method", required=False),
                                "cut_test_grade": _text(row, "cut_test_grade", required=False)}
-    moisture = _text(row, "final_moisture_pct", required=False)
-    if moisture:
-        try:
-            figures["final_moisture_pct"] = Decimal(moisture).quantize(Decimal("0.1"))
-        except InvalidOperation:
-            raise ValidationFailed(f"final_moisture_pct {moisture!r} is not a number") from None
+    moisture = parse_decimal(_text(row, "final_moisture_pct", required=False), "final_moisture_pct", places=1)
+    if moisture is not None:
+        figures["final_moisture_pct"] = moisture
     _, status = services.processing_record(lot=lot, started=started, actor=actor, **figures)
     return f"{lot.code}@{started}", status
 
@@ -214,18 +200,10 @@ def read_rows(data: bytes, fmt: str, kind: str) -> Iterator[tuple[int, dict]]:
         yield number, row if isinstance(row, dict) else {"__error__": "is not a JSON object"}
 
 
-def _one(number: int, row: dict, handler, actor) -> FeatureResult:
-    result = FeatureResult(number=number, label=f"row {number}", status="refused")
-    try:
-        if "__error__" in row:
-            raise ValidationFailed(row["__error__"])
-        with transaction.atomic():  # a savepoint: a refused row leaves nothing behind
-            result.code, result.status = handler(row, actor)
-    except DomainError as exc:
-        result.reason = exc.message
-    except IntegrityError:  # another import wrote the same record meanwhile
-        result.reason = RACE_REASON
-    return result
+def _row(row: dict, handler, actor) -> tuple[str, str]:
+    if "__error__" in row:
+        raise ValidationFailed(row["__error__"])
+    return handler(row, actor)
 
 
 def _all_rows(data: bytes, fmt: str, kind: str) -> list[tuple[int, dict]]:
@@ -243,17 +221,12 @@ def _all_rows(data: bytes, fmt: str, kind: str) -> list[tuple[int, dict]]:
     return rows
 
 
-def _write(rows: list[tuple[int, dict]], handler, actor, report: ImportReport, digest: str) -> None:
-    """Every row in its savepoint, in one transaction kept or rolled back as a whole."""
-    with transaction.atomic():
-        org = roles.organization_of(actor) if actor is not None else None
-        import_guard(what="traceability", digest=digest, organization_id=org.id if org else None, name=report.file)
-        for number, row in rows:
-            report.features.append(_one(number, row, handler, actor))
-        if report.dry_run or (report.counts["refused"] and not report.partial):
-            transaction.set_rollback(True)
-        else:
-            report.written = True
+def _write(rows: list[tuple[int, dict]], handler, actor, report: ImportReport) -> None:
+    """Every row in its savepoint (core.imports.import_row); run_import keeps, or rolls
+    back, the whole."""
+    for number, row in rows:
+        report.rows.append(import_row(RowResult(number=number, label=f"row {number}"),
+                                      lambda: _row(row, handler, actor)))
 
 
 def import_rows(*, kind: str, data: bytes, fmt: str, name: str = "upload", actor=None, dry_run: bool = False,
@@ -269,20 +242,14 @@ def import_rows(*, kind: str, data: bytes, fmt: str, name: str = "upload", actor
     report = ImportReport(file=name, format=fmt, dry_run=dry_run, partial=partial)
     try:
         rows = _all_rows(data, fmt, kind)
-        _write(rows, KINDS[kind], actor, report, f"{kind}:{hashlib.sha256(data).hexdigest()}")
     except ValidationFailed as exc:
-        report.error = exc.message
-    except OperationalError as exc:
-        if not timed_out(exc):
-            raise
-        report.error, report.features, report.written = timeout_reason(), [], False
-    if report.error:
-        raise ImportRefused(f"{name}: {report.error}", report)
-    refused = report.counts["refused"]
-    if refused and not partial and not dry_run:
-        raise ImportRefused(f"{name}: {refused} of {len(report.features)} rows refused; nothing was written "
-                            "(fix them, or import the others with partial)", report)
-    return report
+        refuse_file(report, exc.message)
+    org = roles.organization_of(actor) if actor is not None else None
+    lock = ImportLock(what="traceability", digest=f"{kind}:{hashlib.sha256(data).hexdigest()}",
+                      organization_id=org.id if org else None, name=name)
+    # "partial" without dashes: the upload's field (the API's words since before the shared machinery).
+    return run_import(report=report, lock=lock, partial_option="partial",
+                      write=lambda report: _write(rows, KINDS[kind], actor, report))
 
 
 def import_file(*, kind: str, path: Path, fmt: str | None = None, **options: Any) -> ImportReport:

@@ -17,6 +17,8 @@ from django.contrib.gis.db import models
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 
+from core import policy
+
 # Weighing tolerance of the mass-conservation rule: a lot may pass on at most
 # (1 + MASS_TOLERANCE) × what it received after conversion. 1 % covers the scales
 # of collection centres; the database trigger (migrations/0002) uses the same value.
@@ -86,21 +88,9 @@ class Facility(models.Model):
 
 class ProductLotQuerySet(models.QuerySet):
     def visible_to(self, user) -> "ProductLotQuerySet":
-        """Staff: every lot. Cooperative: its organization's lots. Buyer: the lots
-        shipped to its organization. Investors and strangers: none."""
-        from plots import roles
-
-        role = roles.role_of(user)
-        if role in roles.STAFF_ROLES:
-            return self
-        org = roles.organization_of(user)
-        if org is None:
-            return self.none()
-        if role == roles.Role.COOPERATIVE:
-            return self.filter(organization=org)
-        if role == roles.Role.BUYER:
-            return self.filter(shipments__buyer=org).distinct()
-        return self.none()
+        """The lots ``user`` may see (core.policy: staff every lot, a cooperative its
+        organization's, a buyer those shipped to its organization, others none)."""
+        return policy.visible(user, "product_lot", self)
 
 
 class ProductLot(models.Model):

@@ -28,8 +28,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 
-from plots import roles
-from plots.errors import Forbidden, NotFound
+from core import policy
+from plots.errors import NotFound
+from traceability import reasons as reason_texts
 from traceability.models import DRY_EQUIVALENT, MASS_TOLERANCE, ProductLot
 
 COMPLIANT, NOT_COMPLIANT, INCOMPLETE = "compliant", "not_compliant", "incomplete"
@@ -105,7 +106,7 @@ FROM (SELECT extract(year FROM d.date)::int AS season, SUM(d.kg * {dry}) AS dry_
 # Per plot: the boundary (or point) in force on its last delivery day reaching the
 # lot, the latest protected-area and deforestation results, the season balance,
 # and the reasons that make it not compliant (evidence of a problem) or incomplete
-# (missing evidence). Feature text is built here so the list never becomes Python
+# (missing evidence), each rendered from its template in traceability.reasons. Feature text is built here so the list never becomes Python
 # dicts (DESIGN.md, performance principles).
 _ORIGIN_SELECT = """
 , judged AS (
@@ -117,29 +118,24 @@ _ORIGIN_SELECT = """
            df.outcome AS df_outcome, df.checked_at AS df_at,
            mb.worst_season, mb.worst_dry_kg, mb.seasons_json,
            array_remove(ARRAY[
-               CASE WHEN pa.outcome = 'fail' THEN 'overlaps a protected area (' || COALESCE(
-                   (SELECT string_agg(a->>'name', ', ') FROM jsonb_array_elements(pa.figures->'areas') a), '?')
-                   || ')' END,
-               CASE WHEN df.outcome = 'fail' THEN 'forest loss after the cut-off (31 December 2020)' END,
+               CASE WHEN pa.outcome = 'fail' THEN format(%(reason_protected_area)s, COALESCE(
+                   (SELECT string_agg(a->>'name', ', ') FROM jsonb_array_elements(pa.figures->'areas') a), '?')) END,
+               CASE WHEN df.outcome = 'fail' THEN format(%(reason_forest_loss)s) END,
                CASE WHEN mb.worst_dry_kg > COALESCE(pb.area_ha, p.declared_area_ha) * %(ceiling)s
-                    THEN 'delivered ' || round(mb.worst_dry_kg, 1) || ' kg dry-equivalent in season '
-                         || mb.worst_season || ', over the ceiling of '
-                         || round((COALESCE(pb.area_ha, p.declared_area_ha) * %(ceiling)s)::numeric, 1)
-                         || ' kg (' || round(COALESCE(pb.area_ha, p.declared_area_ha)::numeric, 4) || ' ha × '
-                         || %(ceiling)s || ' kg/ha)' END
+                    THEN format(%(reason_over_yield_ceiling)s, round(mb.worst_dry_kg, 1), mb.worst_season,
+                                round((COALESCE(pb.area_ha, p.declared_area_ha) * %(ceiling)s)::numeric, 1),
+                                round(COALESCE(pb.area_ha, p.declared_area_ha)::numeric, 4), %(ceiling)s) END
            ], NULL) AS failures,
            array_remove(ARRAY[
-               CASE WHEN pb.id IS NULL THEN 'no geometry: no boundary or point was in force on '
-                    || ps.last_day END,
+               CASE WHEN pb.id IS NULL THEN format(%(reason_no_geometry)s, ps.last_day) END,
                CASE WHEN pb.geom IS NULL AND pb.location IS NOT NULL AND p.declared_area_ha > %(point_max)s
-                    THEN 'more than 4 ha (' || round(p.declared_area_ha::numeric, 2)
-                         || ' ha declared) without a polygon' END,
+                    THEN format(%(reason_large_point)s, round(p.declared_area_ha::numeric, 2)) END,
                CASE WHEN pb.geom IS NULL AND pb.location IS NOT NULL AND p.declared_area_ha IS NULL
-                    THEN 'surveyed as a point with no declared area' END,
-               CASE WHEN pa.outcome IS NULL THEN 'protected-area check not yet run'
-                    WHEN pa.outcome = 'insufficient_data' THEN 'protected-area check had insufficient data' END,
-               CASE WHEN df.outcome IS NULL THEN 'deforestation screening not yet run'
-                    WHEN df.outcome = 'insufficient_data' THEN 'deforestation screening had insufficient data' END
+                    THEN format(%(reason_point_without_area)s) END,
+               CASE WHEN pa.outcome IS NULL THEN format(%(reason_protected_area_not_run)s)
+                    WHEN pa.outcome = 'insufficient_data' THEN format(%(reason_protected_area_no_data)s) END,
+               CASE WHEN df.outcome IS NULL THEN format(%(reason_deforestation_not_run)s)
+                    WHEN df.outcome = 'insufficient_data' THEN format(%(reason_deforestation_no_data)s) END
            ], NULL) AS missing
     FROM plot_share ps
     JOIN plots_plot p ON p.id = ps.plot_id
@@ -148,12 +144,8 @@ _ORIGIN_SELECT = """
     LEFT JOIN LATERAL (SELECT * FROM plots_plotboundary b WHERE b.plot_id = p.id AND b.valid_from <= ps.last_day
                        AND (b.valid_to IS NULL OR b.valid_to > ps.last_day)
                        ORDER BY b.valid_from DESC, b.id DESC LIMIT 1) pb ON true
-    LEFT JOIN LATERAL (SELECT c.outcome, c.checked_at, c.figures FROM plots_checkresult c
-                       WHERE c.plot_id = p.id AND c.kind = 'protected_area_overlap'
-                       ORDER BY c.checked_at DESC, c.id DESC LIMIT 1) pa ON true
-    LEFT JOIN LATERAL (SELECT c.outcome, c.checked_at FROM plots_checkresult c
-                       WHERE c.plot_id = p.id AND c.kind = 'deforestation'
-                       ORDER BY c.checked_at DESC, c.id DESC LIMIT 1) df ON true
+    LEFT JOIN LATERAL chacra_latest_check(p.id, 'protected_area_overlap') pa ON true
+    LEFT JOIN LATERAL chacra_latest_check(p.id, 'deforestation') df ON true
     LEFT JOIN LATERAL ({seasons}) mb ON true
 )
 SELECT j.code, j.share, j.failures, j.missing,
@@ -221,8 +213,7 @@ def lot_list(*, user, form: str | None = None, plot: str | None = None) -> Query
 
 
 def _refuse_investors(user) -> None:
-    if roles.role_of(user) not in roles.STAFF_ROLES | {roles.Role.COOPERATIVE, roles.Role.BUYER}:
-        raise Forbidden("your role does not see harvest lots or their origin")
+    policy.require_read(user, "product_lot", "your role does not see harvest lots or their origin")
 
 
 def lot_get(*, user, code: str) -> ProductLot:
@@ -237,10 +228,10 @@ def lot_get(*, user, code: str) -> ProductLot:
 def names_visible(user, lot: ProductLot) -> bool:
     """Producer names: staff and the lot's cooperative always; a buyer only when no
     shipment of the lot to its organization is confidential (EUDR geoLocationConfidential)."""
-    if roles.role_of(user) != roles.Role.BUYER:
+    if policy.scope(user, "product_lot") != policy.SUPPLIED:
         return True
-    org = roles.organization_of(user)
-    return not lot.shipments.filter(buyer=org, geolocation_confidential=True).exists()
+    mine = policy.visible(user, "shipment", lot.shipments.all())
+    return not mine.filter(geolocation_confidential=True).exists()
 
 
 def _received(lot_id: int) -> Decimal:
@@ -254,6 +245,7 @@ def origin_of(lot: ProductLot, *, names: bool = True) -> Origin:
     sql, params = _upstream(lot.id)
     seasons, dry_params = _seasons()
     params.update(dry_params)
+    params.update(reason_texts.sql_params())
     params.update({"ceiling": settings.CHACRA_YIELD_CEILING_KG_HA, "point_max": POINT_MAX_HA, "names": names,
                    "lot_kg": lot.kg})
     with connection.cursor() as cur:
@@ -277,12 +269,12 @@ def origin_of(lot: ProductLot, *, names: bool = True) -> Origin:
 def _lot_reasons(lot: ProductLot, received: Decimal, any_plot: bool) -> list[dict[str, str]]:
     """Lot-level gaps: mass with no recorded origin."""
     if not any_plot:
-        return [{"plot": None, "verdict": INCOMPLETE, "reason": "no delivery from any plot reaches this lot"}]
+        return [{"plot": None, "verdict": INCOMPLETE, "reason": reason_texts.LOT["no_delivery"]}]
     converted = lot.kg / (1 + MASS_TOLERANCE)
     if received < converted:
         missing = (lot.kg - received).quantize(Decimal("0.001"))
         return [{"plot": None, "verdict": INCOMPLETE,
-                 "reason": f"{missing} kg of the lot's {lot.kg} kg have no recorded origin"}]
+                 "reason": reason_texts.LOT["mass_without_origin"].format(missing=missing, kg=lot.kg)}]
     return []
 
 

@@ -18,8 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
-from plots import roles
-from plots.errors import Forbidden, ValidationFailed, from_django_validation
+from core import policy
+from plots.errors import ValidationFailed, from_django_validation
 from plots.imports import code_in_use
 from plots.models import Organization, Plot
 from traceability.models import (MASS_TOLERANCE, Facility, LotForm, LotInput, OrganizationSupplier,
@@ -51,15 +51,16 @@ def _save(obj: T) -> T:
 
 
 def _require_write(actor, organization_id: int) -> None:
-    if actor is not None and not roles.can_write_organization(actor, organization_id):
-        raise Forbidden("you may only record lots, deliveries and shipments of your own organization")
+    if actor is not None:  # no actor: the command line, the operator's rights
+        policy.require_write(actor, "product_lot", organization_id,
+                             "you may only record lots, deliveries and shipments of your own organization")
 
 
 def _require_own_code(actor, organization_id: int, what: str, code: str) -> None:
     """A code held by another organization's record: refused without saying whose
     (the user cannot read it; codes are unique, so that it is taken cannot be hidden)."""
-    if actor is not None and not roles.can_write_organization(actor, organization_id):
-        raise code_in_use(what, code)
+    if actor is not None:
+        policy.require_write(actor, "product_lot", organization_id, error=code_in_use(what, code))
 
 
 def _decimal(value: Any, name: str) -> Decimal:

@@ -1,7 +1,7 @@
 """Aggregates for investors: /api/v1/concentration, its PNG, and /api/v1/site-suggestions.
 
 Every role may call these (they show no plot, producer or lot; see
-plots.privacy for the disclosure control). Roles that may not see plots get the
+insights.privacy for the disclosure control). Roles that may not see plots get the
 protected form: region as the only filter, k fixed, no flagged-plot counts.
 """
 
@@ -14,7 +14,8 @@ from rest_framework.views import APIView
 
 from api.geojson import geojson_response
 from api.params import parse_int, reject_unknown
-from plots import concentration, maps, roles, sites
+from core import policy
+from insights import cache, concentration, maps, sites
 from plots.errors import ValidationFailed
 
 PARAMS = {"metric", "grid", "k", "organization", "clone", "planting_year", "region"}
@@ -32,35 +33,19 @@ DOC_PARAMS = [
 
 
 def protected(user) -> bool:
-    """Whether ``user`` gets the protected aggregates (plots.privacy): every role
+    """Whether ``user`` gets the protected aggregates (insights.privacy): every role
     that may not see every plot."""
-    return not roles.is_staff_role(user)
+    return not policy.sees_all(user, "aggregate")
 
 
 def cached_result(params, user) -> dict:
-    """_result, kept five minutes per data version, parameter set and audience: a
-    map asks for many tiles of one grid, and the OGC collection pages through the
-    same one; any write changes the version (concentration.data_version)."""
-    from django.core.cache import cache
-
+    """The concentration GeoJSON for a query string (insights.cache keeps it; the
+    tiles and the OGC collection read it through here too)."""
     reject_unknown(params, PARAMS)
-    audience = "protected" if protected(user) else "staff"
-    key = (f"chacra:concentration:{concentration.data_version()}:{audience}:"
-           + "&".join(f"{k}={params[k]}" for k in sorted(params) if k in PARAMS))
-    doc = cache.get(key)
-    if doc is None:
-        doc = _result(params, user)
-        cache.set(key, doc, 300)
-    return doc
-
-
-def _result(params, user) -> dict:
-    reject_unknown(params, PARAMS)
-    result = concentration.concentration(
-        metric=params.get("metric") or "fine_flavour_ha", grid=params.get("grid") or "h3:7",
-        k=parse_int(params.get("k"), "k", minimum=2, maximum=1_000_000), organization=params.get("organization"), clone=params.get("clone"),
-        planting_year=params.get("planting_year"), region=params.get("region"), protected=protected(user))
-    return concentration.to_geojson(result)
+    return cache.concentration_geojson(
+        protected=protected(user), metric=params.get("metric") or "fine_flavour_ha", grid=params.get("grid") or "h3:7",
+        k=parse_int(params.get("k"), "k", minimum=2, maximum=1_000_000), organization=params.get("organization"),
+        clone=params.get("clone"), planting_year=params.get("planting_year"), region=params.get("region"))
 
 
 class ConcentrationView(APIView):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
-from pathlib import Path
 
 from django.conf import settings
 from django.db.models import F
@@ -19,19 +17,20 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import error_body
 from api.geojson import FeatureText, JSONBuildObject, feature_collection, geojson_response, geometry_json
 from api.params import Pagination, parse_choice, reject_unknown
-from api.views.imports import refuse_large_body
+from api.views.uploads import UploadView, display_name, saved, upload_request
+from core import policy
+from core.imports import ImportReport
+from insights import grafting
 from nurseries import selectors
-from nurseries.imports import SHEETS, SheetRefused, import_sheet
+from nurseries.imports import SHEETS, import_sheet
 from nurseries.models import MaterialLot, Nursery
 from plots import roles
-from plots.errors import Forbidden, ValidationFailed
+from plots.errors import ValidationFailed
 from plots.models import Plot
 
 
@@ -237,8 +236,9 @@ class GraftingStatsView(APIView):
     def get(self, request):
         reject_unknown(request.query_params, {"by"})
         by = parse_choice(request.query_params.get("by"), "by", BY) or "region"
-        rows = selectors.grafting_stats(user=request.user, by=by)
-        protected = not roles.is_staff_role(request.user) and roles.role_of(request.user) != roles.Role.COOPERATIVE
+        rows = grafting.grafting_stats(user=request.user, by=by)
+        kind = policy.scope(request.user, "grafting")
+        protected = kind == policy.AGGREGATES  # buyers, investors: sums over privacy units
         body_rows = [{
             "key": r.key, "name": r.name, "grafted_ha": float(r.grafted_ha),
             "planted_ha": float(r.planted_ha) if r.planted_ha is not None else None,
@@ -249,8 +249,7 @@ class GraftingStatsView(APIView):
             for r in rows]
         grafted = sum((r.grafted_ha for r in rows), start=0)
         planted = sum((r.planted_ha or 0 for r in rows), start=0)
-        scope = roles.organization_of(request.user).code if roles.role_of(request.user) == roles.Role.COOPERATIVE \
-            else "all"
+        scope = roles.organization_of(request.user).code if kind == policy.OWN else "all"
         privacy = {"k": settings.CHACRA_PRIVACY_K, "rule": "every row is a sum over privacy units of at least k "
                    "producers placed at the unit's district; no clone mix, no rows by clone"} if protected else None
         return Response({"by": by, "scope": scope, "rows": body_rows, "privacy": privacy,
@@ -258,12 +257,12 @@ class GraftingStatsView(APIView):
                                     "graftings": sum(r.graftings for r in rows)}})
 
 
-IMPORT_FIELDS = {"file", "sheet", "dry_run", "partial"}
-BOOL = [("true", ""), ("false", "")]
-
-
-class NurserySheetImportView(APIView):
-    parser_classes = [MultiPartParser]
+class NurserySheetImportView(UploadView):
+    resource = "material_lot"
+    forbidden = "your role cannot import nursery sheets"
+    fields = frozenset({"sheet"})
+    file_hint = "send the CSV as multipart field 'file'"
+    created_only_when_changed = True
 
     @extend_schema(
         operation_id="nursery_imports",
@@ -271,43 +270,18 @@ class NurserySheetImportView(APIView):
         description="The same service as `chacra import-nursery-sheet`: one transaction, a report per row "
         "(created / updated / unchanged / refused with its reason); unless partial=true a refused row means "
         "nothing is written (400 with the report). 201 when something was written, 200 otherwise.",
-        request={"multipart/form-data": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"},
-            "sheet": {"type": "string", "enum": list(SHEETS)},
-            "dry_run": {"type": "boolean"}, "partial": {"type": "boolean"}}, "required": ["file", "sheet"]}},
+        request=upload_request({"sheet": {"type": "string", "enum": list(SHEETS)}}, required=("file", "sheet")),
         responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
     def post(self, request):
-        if not roles.can_write_at_all(request.user):
-            raise Forbidden("your role cannot import nursery sheets")
-        refused = refuse_large_body(request)  # before request.data reads the body
-        if refused is not None:
-            return refused
-        data = request.data
-        unknown = sorted(set(data) - IMPORT_FIELDS)
-        if unknown:
-            raise ValidationFailed(f"unknown field(s): {', '.join(unknown)}; send: {', '.join(sorted(IMPORT_FIELDS))}")
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationFailed("send the CSV as multipart field 'file'", field="file")
-        if upload.size > settings.CHACRA_MAX_IMPORT_BYTES:
-            return Response(error_body(413, "too_large", f"{upload.name} is {upload.size / 1e6:.1f} MB; the limit is "
-                                       f"{settings.CHACRA_MAX_IMPORT_BYTES / 1e6:.0f} MB"), status=413)
-        sheet = parse_choice(data.get("sheet"), "sheet", [(s, "") for s in SHEETS])
+        return super().post(request)
+
+    def parse_fields(self, request, form) -> dict:
+        sheet = parse_choice(form.get("sheet"), "sheet", [(s, "") for s in SHEETS])
         if sheet is None:
             raise ValidationFailed(f"sheet is required: one of {', '.join(SHEETS)}", field="sheet")
-        dry_run = parse_choice(data.get("dry_run"), "dry_run", BOOL) == "true"
-        partial = parse_choice(data.get("partial"), "partial", BOOL) == "true"
-        with tempfile.TemporaryDirectory(prefix="chacra-sheet-") as tmp:
-            path = Path(tmp) / "sheet.csv"
-            with path.open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
-            try:
-                report = import_sheet(sheet=sheet, path=path, actor=request.user, dry_run=dry_run, partial=partial,
-                                      display_name=Path(upload.name).name)
-            except SheetRefused as exc:
-                body = error_body(400, exc.code, exc.message)
-                body["error"]["report"] = exc.report.as_dict()
-                return Response(body, status=400)
-        changed = report.counts["created"] + report.counts["updated"]
-        return Response(report.as_dict(), status=201 if report.written and changed else 200)
+        return {"sheet": sheet}
+
+    def run(self, request, upload, *, dry_run: bool, partial: bool, sheet: str) -> ImportReport:
+        with saved(upload) as path:
+            return import_sheet(sheet=sheet, path=path, actor=request.user, dry_run=dry_run, partial=partial,
+                                display_name=display_name(upload))

@@ -16,7 +16,8 @@ from api.geojson import feature_collection, geojson_response, geometry_json
 from api.params import (decode_cursor, encode_cursor, parse_bbox, parse_choice, parse_day, parse_limit,
                         parse_moment, reject_unknown)
 from api.serializers import BoundaryVersionSerializer, PlotPropertiesSerializer
-from plots import roles, selectors, services
+from core import policy
+from plots import selectors, services
 from plots.errors import Forbidden, ValidationFailed
 from plots.models import CheckResult, Plot, PlotBoundary
 
@@ -120,7 +121,7 @@ class PlotListView(APIView):
     @extend_schema(summary="Register a plot", request=OpenApiTypes.OBJECT,
                    responses={(201, "application/geo+json"): OpenApiTypes.OBJECT})
     def post(self, request):
-        if not roles.can_write_at_all(request.user):
+        if not policy.may_write(request.user, "plot"):
             raise Forbidden("your role cannot register plots")
         geometry_value, props = _read_feature(request.data, geometry_required=True)
         for name in ("code", "producer"):

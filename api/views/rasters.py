@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 from api.geojson import JSONBuildObject
 from api.params import parse_bbox, parse_choice, reject_unknown
 from api.views.areas import paged_collection, with_features
-from plots import roles
-from plots.models import RasterTile
+from core import policy
+from screening.models import RasterTile
 
 
 class RasterListView(APIView):
@@ -44,6 +44,6 @@ class RasterListView(APIView):
                      nodata=F("nodata"), resolution_x=F("resolution_x"), resolution_y=F("resolution_y"),
                      bands=F("bands"), loaded_at=F("loaded_at"))
         # Where the files live on the servers is operational detail, not for every client.
-        props["path"] = F("path") if roles.is_staff_role(request.user) else Value(None)
+        props["path"] = F("path") if policy.may_read(request.user, "raster_path") else Value(None)
         # The shared GeoJSON pager renders the column named ``geom``: the footprint here.
         return paged_collection(request, with_features(qs, "id", JSONBuildObject(**props), geom="footprint"))

@@ -9,7 +9,6 @@ or phones here.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,13 +16,12 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import error_body
 from api.geojson import feature_collection, geojson_response
 from api.params import parse_choice, parse_int, reject_unknown
-from api.views.imports import refuse_large_body, refuse_large_file
-from plots import roles
-from plots.errors import Forbidden, ValidationFailed
-from plots.imports import ImportRefused
+from api.views.uploads import UploadView, display_name, upload_request
+from core import policy
+from core.imports import ImportReport
+from plots.errors import ValidationFailed
 from traceability import eudr, selectors
 from traceability.imports import KINDS, import_rows
 from traceability.models import LotForm, ProductLot
@@ -63,9 +61,7 @@ class LotDetailView(APIView):
                   for e in lot.inputs.select_related("source_plot", "source_lot")]
         outputs = [{"kind": e.kind, "to_lot": e.target.code if e.target_id in visible else None,
                     "kg": float(e.kg), "date": e.date.isoformat()} for e in lot.outputs.select_related("target")]
-        shipments = lot.shipments.select_related("buyer")
-        if roles.role_of(request.user) == roles.Role.BUYER:
-            shipments = shipments.filter(buyer=roles.organization_of(request.user))
+        shipments = policy.visible(request.user, "shipment", lot.shipments.select_related("buyer"))
         processing = [{"started": p.started.isoformat(), "ended": p.ended.isoformat() if p.ended else None,
                        "fermentation_days": p.fermentation_days, "drying_days": p.drying_days,
                        "drying_method": p.drying_method,
@@ -132,46 +128,40 @@ class LotEudrView(APIView):
         return response
 
 
-class TraceabilityImportView(APIView):
+class TraceabilityImportView(UploadView):
     parser_classes = [MultiPartParser, JSONParser]
+    resource = "product_lot"
+    forbidden = "your role cannot import traceability records"
+    file_hint = "send a multipart field 'file' (.csv or .json) or a JSON body"
+    flags_in_query = True
 
     @extend_schema(
         operation_id="traceability_import",
         summary="Import facilities, lots, deliveries, transfers, processing events or shipments",
-        description="multipart `file` (.csv or .json), or a JSON body (a list of rows). Query `dry_run` and "
-        "`partial` as for plot imports. Answers with the per-row report.",
-        parameters=[OpenApiParameter("dry_run", bool), OpenApiParameter("partial", bool)],
-        request={"multipart/form-data": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"}}}, "application/json": OpenApiTypes.OBJECT},
+        description="multipart `file` (.csv or .json), or a JSON body (a list of rows). `dry_run` and `partial` "
+        "are multipart fields as for every upload; they are also accepted as query parameters, for "
+        "compatibility with earlier clients and for a JSON body (which has no fields). Answers with the "
+        "per-row report.",
+        parameters=[OpenApiParameter("dry_run", bool, description="also a multipart field"),
+                    OpenApiParameter("partial", bool, description="also a multipart field")],
+        request={**upload_request({}), "application/json": OpenApiTypes.OBJECT},
         responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
     def post(self, request, kind: str):
-        if not roles.can_write_at_all(request.user):
-            raise Forbidden("your role cannot import traceability records")
+        return super().post(request, kind=kind)
+
+    def check_path(self, *, kind: str) -> None:
         if kind not in KINDS:
             raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
-        reject_unknown(request.query_params, {"dry_run", "partial"})
-        flags = {name: parse_choice(request.query_params.get(name), name, [("true", ""), ("false", "")]) == "true"
-                 for name in ("dry_run", "partial")}
-        refused = refuse_large_body(request)  # before request.FILES/data read the body
-        if refused is not None:
-            return refused
-        upload = request.FILES.get("file")
+
+    def takes_body(self, request) -> bool:
+        return request.content_type.startswith("application/json")
+
+    def run(self, request, upload, *, dry_run: bool, partial: bool, kind: str) -> ImportReport:
         if upload is not None:
-            refused = refuse_large_file(upload)
-            if refused is not None:
-                return refused
-            name = Path(upload.name).name
-            fmt = "json" if name.lower().endswith(".json") else "csv"
-            data = upload.read()
-        elif request.content_type.startswith("application/json"):
-            name, fmt, data = "request body", "json", json.dumps(request.data).encode()
+            name = display_name(upload)
+            fmt, data = ("json" if name.lower().endswith(".json") else "csv"), upload.read()
         else:
-            raise ValidationFailed("send a multipart field 'file' (.csv or .json) or a JSON body", field="file")
-        try:
-            report = import_rows(kind=kind, data=data, fmt=fmt, name=name, actor=request.user, **flags)
-        except ImportRefused as exc:
-            body = error_body(400, exc.code, exc.message)
-            body["error"]["report"] = exc.report.as_dict()
-            return Response(body, status=400)
-        return Response(report.as_dict(), status=201 if report.written else 200)
+            name, fmt, data = "request body", "json", json.dumps(request.data).encode()
+        return import_rows(kind=kind, data=data, fmt=fmt, name=name, actor=request.user, dry_run=dry_run,
+                           partial=partial)
 

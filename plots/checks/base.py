@@ -45,10 +45,9 @@ WRITE_SQL = """
 WITH computed AS MATERIALIZED ({sql}),
 {side_effect}
 latest AS (
-    SELECT DISTINCT ON (r.plot_id) r.plot_id, r.outcome, r.figures, r.datasets, r.method_version, r.boundary_id
-    FROM plots_checkresult r
+    SELECT r.plot_id, r.outcome, r.figures, r.datasets, r.method_version, r.boundary_id
+    FROM plots_latest_check r
     WHERE r.kind = %(kind)s AND r.plot_id = ANY(%(ids)s::bigint[])
-    ORDER BY r.plot_id, r.checked_at DESC, r.id DESC
 ),
 fresh AS (
     SELECT c.plot_id, b.id AS boundary_id, c.outcome, c.figures

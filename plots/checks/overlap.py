@@ -105,9 +105,8 @@ SELECT q.id FROM plots pl JOIN plots_plot q ON ST_Intersects(q.location, pl.g)
 WHERE q.status = 'active'
 UNION
 SELECT q.id
-FROM (SELECT DISTINCT ON (r.plot_id) r.figures FROM plots_checkresult r
-      WHERE r.kind = 'plot_overlap' AND r.plot_id = ANY(%(ids)s::bigint[])
-      ORDER BY r.plot_id, r.checked_at DESC, r.id DESC) last
+FROM (SELECT r.figures FROM plots_latest_check r
+      WHERE r.kind = 'plot_overlap' AND r.plot_id = ANY(%(ids)s::bigint[])) last
 CROSS JOIN LATERAL jsonb_array_elements(COALESCE(last.figures -> 'double_claims', '[]')
                                         || COALESCE(last.figures -> 'same_producer', '[]')) other
 JOIN plots_plot q ON q.code = other ->> 'plot' AND q.status = 'active'

@@ -37,3 +37,22 @@ class CheckResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plot_id} {self.kind}: {self.outcome}"
+
+
+class LatestCheck(models.Model):
+    """The result in force per plot and kind (the view plots_latest_check, migration
+    0013: newest checked_at, then highest id). Read-only; for one plot from SQL, the
+    function chacra_latest_check(plot, kind) gives the same row by an index probe."""
+
+    plot = models.ForeignKey("plots.Plot", on_delete=models.DO_NOTHING, related_name="+")
+    boundary = models.ForeignKey("plots.PlotBoundary", null=True, on_delete=models.DO_NOTHING, related_name="+")
+    kind = models.CharField(max_length=30, choices=CheckResult.Kind.choices)
+    outcome = models.CharField(max_length=20, choices=CheckResult.Outcome.choices)
+    figures = models.JSONField(default=dict)
+    datasets = models.JSONField(default=dict)
+    method_version = models.CharField(max_length=40)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "plots_latest_check"

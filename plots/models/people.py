@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from core import policy
+
 
 class Organization(models.Model):
     class Kind(models.TextChoices):
@@ -57,11 +59,12 @@ class UserProfile(models.Model):
     """The role a user acts in, and for a cooperative user, which organization."""
 
     class Role(models.TextChoices):
-        ADMIN = "admin", "Administrator"
-        TECHNICIAN = "technician", "Field technician"
-        COOPERATIVE = "cooperative", "Cooperative"
-        BUYER = "buyer", "Buyer / exporter"
-        INVESTOR = "investor", "Investor"
+        # The names are the access policy's (core.policy), which says what each may do.
+        ADMIN = policy.ADMIN, "Administrator"
+        TECHNICIAN = policy.TECHNICIAN, "Field technician"
+        COOPERATIVE = policy.COOPERATIVE, "Cooperative"
+        BUYER = policy.BUYER, "Buyer / exporter"
+        INVESTOR = policy.INVESTOR, "Investor"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chacra_profile")
     role = models.CharField(max_length=12, choices=Role.choices)
@@ -71,7 +74,7 @@ class UserProfile(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=~models.Q(role="cooperative") | models.Q(organization__isnull=False),
+                condition=~models.Q(role=policy.COOPERATIVE) | models.Q(organization__isnull=False),
                 name="cooperative_user_has_organization",
             ),
         ]

@@ -104,8 +104,8 @@ class Plot(models.Model):
     # The H3 cell (resolution 9, as its 64-bit integer) holding the plot's point on
     # surface, for the investors' concentration grid; coarser cells are bit
     # arithmetic on it (chacra_h3_parent). Set by every write path (plots.h3cells);
-    # a trigger clears it when the geometry changes without it, and plots.h3cells
-    # fills any cleared cell before an aggregate reads the column.
+    # a trigger clears it when the geometry changes without it, and ``chacra check``
+    # (plots.h3cells.refresh) fills cleared cells; reads never write it.
     h3_cell = models.BigIntegerField(null=True, blank=True, editable=False, db_index=True)
 
     objects = PlotQuerySet.as_manager()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from nurseries.imports import SHEETS, SheetRefused, SheetReport, import_sheet
-from plots.errors import DomainError
+from core.errors import DomainError
+from core.imports import ImportRefused, ImportReport
+from nurseries.imports import SHEETS, import_sheet
 
 
 class Command(BaseCommand):
@@ -28,14 +29,14 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: file not found")
         try:
             report = import_sheet(sheet=sheet, path=file, dry_run=dry_run, partial=partial)
-        except SheetRefused as exc:
+        except ImportRefused as exc:
             self._print(exc.report, json)
             raise CommandError(exc.message) from None
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self._print(report, json)
 
-    def _print(self, report: SheetReport, as_json: bool) -> None:
+    def _print(self, report: ImportReport, as_json: bool) -> None:
         if as_json:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
             return

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.management.commands import check as django_check
 from tqdm import tqdm
 
-from plots import checks
+from plots import checks, h3cells
 from plots.errors import DomainError
 from plots.models import CheckResult, Organization, Plot
 
@@ -45,6 +45,9 @@ class Command(BaseCommand):
         if o["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         plot_ids = self._plot_ids(o)
+        # A write path: it fills the H3 cells a raw geometry write left empty (the
+        # aggregates read them and never fill them themselves).
+        h3cells.refresh(plot_ids)
         total = Plot.objects.filter(status=Plot.Status.ACTIVE).count() if plot_ids is None else len(plot_ids)
         bar = tqdm(total=total, unit="plot", desc="checks", disable=not self.stderr.isatty())
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from plots.errors import DomainError
+from core.errors import DomainError
+from core.imports import ImportRefused
+from plots.import_rules import COUNTRY_BOUNDS, DEFAULT_REPAIRS
 from plots.importers import registry
-from plots.imports import COUNTRY_BOUNDS, DEFAULT_REPAIRS, ImportRefused, import_plots
+from plots.imports import import_plots
 from plots.models import Organization, Producer
 
 

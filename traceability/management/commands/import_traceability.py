@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from plots.errors import DomainError
-from plots.imports import ImportRefused, ImportReport
+from core.errors import DomainError
+from core.imports import ImportRefused, ImportReport
 from traceability.imports import KINDS, import_file
 
 
