@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 from django.db import connection
 
+from api import layers
 from core import policy
 from plots import selectors
 from plots.errors import NotFound, ValidationFailed
@@ -56,15 +57,12 @@ class ExportLayer:
 
 
 def _plots_sql(user, bbox) -> tuple[str, list]:
-    policy.require_read(user, "plot", "your role cannot export plots")
+    policy.require_read(user, layers.PLOTS.resource, "your role cannot export plots")
     # The scope comes compiled from the policy's queryset (plot_list → visible_to).
     qs = selectors.plot_list(user=user, bbox=bbox).values("id")
     inner, params = qs.query.sql_with_params()
     sql = f"""
-        SELECT p.code, r.code AS producer, o.code AS organization, d.ubigeo AS district, d.name AS district_name,
-               p.area_ha, p.declared_area, p.declared_area_unit, p.declared_area_ha, p.tenure, p.planting_year,
-               p.agroforestry_system, p.survey_method, p.survey_date::text AS survey_date, p.status,
-               to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS updated_at,
+        SELECT {layers.PLOTS.export_select()},
                ST_AsBinary(COALESCE(ST_ForcePolygonCCW(p.boundary)::geometry, p.location::geometry)) AS geom
         FROM plots_plot p
         JOIN plots_producer r ON r.id = p.producer_id
@@ -83,14 +81,14 @@ def _bbox_clause(column: str, bbox) -> tuple[str, list]:
 
 def _areas_sql(user, bbox) -> tuple[str, list]:
     where, params = _bbox_clause("a.geom", bbox)
-    return (f"""SELECT a.id, a.name, a.category, a.official_code, a.edition, a.source,
+    return (f"""SELECT {layers.PROTECTED_AREAS.export_select()},
                        ST_AsBinary(ST_ForcePolygonCCW(a.geom)) AS geom
                 FROM plots_protectedarea a WHERE true{where} ORDER BY a.id""", params)
 
 
 def _districts_sql(user, bbox) -> tuple[str, list]:
     where, params = _bbox_clause("a.geom", bbox)
-    return (f"""SELECT a.ubigeo, a.name, a.edition, pr.ubigeo AS province,
+    return (f"""SELECT {layers.DISTRICTS.export_select()},
                        ST_AsBinary(ST_ForcePolygonCCW(a.geom)) AS geom
                 FROM plots_adminarea a LEFT JOIN plots_adminarea pr ON pr.id = a.parent_id
                 WHERE a.level = 'district'{where} ORDER BY a.ubigeo, a.edition""", params)

@@ -34,11 +34,10 @@ from django.utils import timezone
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from api import layers
 from api.views import areas
 from api.params import parse_bbox, parse_int, parse_limit, parse_moment, reject_unknown, safe_id
-from plots import selectors
 from plots.errors import Forbidden, NotFound, ValidationFailed
-from plots.models import AdminArea
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -70,21 +69,16 @@ class Collection:
     # features; rows/features/fid/bbox are then unused.
     static: Callable[[object], list[dict]] | None = None
 
-
-def _plot_rows(user) -> QuerySet:
-    return selectors.plot_list(user=user).select_related(None)
+    @classmethod
+    def declared(cls, layer: layers.Layer, description: str, **mechanics) -> Collection:
+        """The collection of a declared layer: its id, title and role-scoped rows
+        (``rows`` in ``mechanics`` when a selector narrows or refuses on its own)."""
+        mechanics.setdefault("rows", layer.visible)
+        return cls(id=layer.id, title=layer.title, description=description, **mechanics)
 
 
 def _plot_features(qs: QuerySet) -> QuerySet:
     return qs.annotate(feature=F("feature_geojson"))
-
-
-def _area_rows(user) -> QuerySet:
-    return selectors.protected_area_list()
-
-
-def _district_rows(user) -> QuerySet:
-    return selectors.admin_area_list(level=AdminArea.Level.DISTRICT)
 
 
 def _district_fid(qs: QuerySet, fid: str) -> QuerySet:
@@ -97,23 +91,23 @@ def _district_fid(qs: QuerySet, fid: str) -> QuerySet:
 
 
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
-    Collection(
-        id="plots", title="Plots",
+    Collection.declared(
+        layers.PLOTS,
         description="Cacao plots: the current boundary (MultiPolygon) or, for a small plot surveyed as a point, "
         "its location; geodesic area, declared area, producer and district. Scoped to your role.",
-        rows=_plot_rows, features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
+        features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
         bbox=lambda qs, box: qs.filter(Q(boundary__intersects=box) | Q(location__intersects=box)),
         extent_field="boundary", updated_field="updated_at"),
-    Collection(
-        id="protected-areas", title="Protected areas",
+    Collection.declared(
+        layers.PROTECTED_AREAS,
         description="Protected areas and buffer zones (SERNANP, WDPA …), by edition.",
-        rows=_area_rows, features=areas.protected_area_features,
+        features=areas.protected_area_features,
         fid=lambda qs, fid: qs.filter(id=safe_id(fid)) if safe_id(fid) is not None else qs.none(),
         bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
-    Collection(
-        id="districts", title="Districts",
+    Collection.declared(
+        layers.DISTRICTS,
         description="INEI districts (UBIGEO) of every loaded edition; feature id UBIGEO-edition.",
-        rows=_district_rows, features=areas.admin_area_features, fid=_district_fid,
+        features=areas.admin_area_features, fid=_district_fid,
         bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
 )}
 
@@ -405,8 +399,9 @@ def _nursery_features(qs: QuerySet) -> QuerySet:
     return nursery_features(qs)
 
 
-register(Collection(
-    id="nurseries", title="Nurseries",
+register(Collection.declared(
+    layers.NURSERIES,
+    # nursery_list refuses (403) a role that may not read nurseries, as the REST list does.
     description="Cacao seedling nurseries, clonal (budwood) gardens, shade-tree and plantain nurseries (points).",
     rows=_nursery_rows, features=_nursery_features, fid=lambda qs, fid: qs.filter(code=fid),
     bbox=lambda qs, box: qs.filter(location__intersects=box), extent_field="location"))

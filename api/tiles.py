@@ -23,6 +23,7 @@ from django.http import HttpResponse, JsonResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from api import layers
 from core import policy
 from plots.errors import Forbidden, NotFound
 from plots.models import Plot
@@ -32,17 +33,16 @@ EXTENT, BUFFER = 4096, 64
 MAX_ZOOM = 22
 
 # Each layer's SQL takes %(z)s, %(x)s, %(y)s and its scope parameters; ``{scope}``
-# is the role filter (plots only). Attributes are what the web map styles and
-# shows on hover; details come from the API on click.
+# is the role filter (plots only), ``{attributes}`` the layer's tile attributes as
+# declared in api.layers. Attributes are what the web map styles and shows on
+# hover; details come from the API on click.
 PLOTS_SQL = """
 WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
                      ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
 rows AS (
     SELECT ST_AsMVTGeom(ST_Transform(COALESCE(p.boundary::geometry, p.location::geometry), 3857), tile.env,
                         {extent}, {buffer}, true) AS geom,
-           p.code, round(p.area_ha::numeric, 4)::float8 AS area_ha, o.code AS organization,
-           COALESCE(pa.outcome, 'not_checked') AS protected, COALESCE(df.outcome, 'not_checked') AS deforestation,
-           COALESCE(dc.outcome, 'not_checked') AS double_claim
+           {attributes}
     FROM plots_plot p
     CROSS JOIN tile
     JOIN plots_organization o ON o.id = p.organization_id
@@ -62,12 +62,12 @@ rows AS (
     -- The area's pieces in this tile, clipped and quantised, then united: no seams
     -- where ST_Subdivide cut it.
     SELECT ST_Union(ST_AsMVTGeom(ST_Transform(pc.geom, 3857), tile.env, {extent}, {buffer}, true)) AS geom,
-           a.id, a.name, a.category, a.official_code, a.edition
+           {attributes}
     FROM plots_protectedareapiece pc
     CROSS JOIN tile
     JOIN plots_protectedarea a ON a.id = pc.area_id
     WHERE pc.geom && tile.box4326
-    GROUP BY a.id, a.name, a.category, a.official_code, a.edition
+    GROUP BY {attributes}
 )
 SELECT ST_AsMVT(rows.*, 'protected-areas', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
 """
@@ -80,7 +80,7 @@ newest AS (SELECT edition FROM plots_adminarea WHERE level = 'district'
            GROUP BY edition ORDER BY count(*) DESC, edition DESC LIMIT 1),
 rows AS (
     SELECT ST_AsMVTGeom(ST_Transform(a.geom, 3857), tile.env, {extent}, {buffer}, true) AS geom,
-           a.ubigeo, a.name, a.edition
+           {attributes}
     FROM plots_adminarea a
     CROSS JOIN tile
     WHERE a.level = 'district' AND a.geom && tile.box4326
@@ -94,7 +94,7 @@ SELECT ST_AsMVT(rows.*, 'districts', {extent}, 'geom') FROM rows WHERE rows.geom
 class TileLayer:
     id: str
     description: str
-    sql: str  # with {scope}, {extent}, {buffer}, {margin} to fill
+    sql: str  # with {scope}, {extent}, {buffer}, {margin}, {attributes} to fill
     fields: dict[str, str]  # attribute -> description, for TileJSON
     minzoom: int = 0
     maxzoom: int = 16
@@ -106,20 +106,23 @@ class TileLayer:
     features: Callable[[object], list[dict]] | None = None
     params: tuple[str, ...] = ()  # query parameters the layer takes
     fields_sql: tuple[tuple[str, str], ...] = ()  # (property, SQL type) copied into the tile
+    attributes: str = ""  # the SELECT list of the attributes (api.layers.Layer.tile_select)
+
+    @classmethod
+    def declared(cls, layer: layers.Layer, description: str, sql: str, **options) -> TileLayer:
+        """A tile layer whose attributes come from the layer's declaration."""
+        return cls(layer.id, description, sql, layer.tile_fields(), attributes=layer.tile_select(), **options)
 
 
 LAYERS: dict[str, TileLayer] = {layer.id: layer for layer in (
-    TileLayer("plots", "Cacao plots (current boundaries, or points), scoped to your role, with their latest "
-              "protected-area, deforestation and double-claim verdicts.", PLOTS_SQL,
-              {"code": "plot code", "area_ha": "geodesic area, ha", "organization": "organization code",
-               "protected": "latest protected-area verdict", "deforestation": "latest deforestation verdict",
-               "double_claim": "latest double-claim verdict"}, minzoom=6, maxzoom=18, role_scoped=True,
-              cache_seconds=60, extent_of=("plots_plot", "boundary")),
-    TileLayer("protected-areas", "Protected areas and buffer zones.", AREAS_SQL,
-              {"id": "protected area id", "name": "name", "category": "category", "official_code": "code",
-               "edition": "edition"}, extent_of=("plots_protectedarea", "geom")),
-    TileLayer("districts", "INEI districts of the most complete loaded edition.", DISTRICTS_SQL,
-              {"ubigeo": "UBIGEO", "name": "name", "edition": "edition"}, extent_of=("plots_adminarea", "geom")),
+    TileLayer.declared(layers.PLOTS, "Cacao plots (current boundaries, or points), scoped to your role, with "
+                       "their latest protected-area, deforestation and double-claim verdicts.", PLOTS_SQL,
+                       minzoom=6, maxzoom=18, role_scoped=True, cache_seconds=60,
+                       extent_of=("plots_plot", "boundary")),
+    TileLayer.declared(layers.PROTECTED_AREAS, "Protected areas and buffer zones.", AREAS_SQL,
+                       extent_of=("plots_protectedarea", "geom")),
+    TileLayer.declared(layers.DISTRICTS, "INEI districts of the most complete loaded edition.", DISTRICTS_SQL,
+                       extent_of=("plots_adminarea", "geom")),
 )}
 
 
@@ -139,12 +142,13 @@ def plot_scope(user) -> tuple[str, dict]:
     """The SQL filter and parameters that limit plots to what ``user`` may see,
     compiled from the policy's queryset (core.policy.sql_filter), not written again:
     staff get no filter at all, a cooperative ``p.organization_id = %(scope_0)s``."""
-    if not policy.may_read(user, "plot"):
+    resource = layers.PLOTS.resource
+    if not policy.may_read(user, resource):
         raise Forbidden("your role cannot see plot geometries")
-    if policy.sees_all(user, "plot"):
+    if policy.sees_all(user, resource):
         return "", {}
     try:
-        where, values = policy.sql_filter(policy.visible(user, "plot", Plot.objects.all()), alias="p")
+        where, values = policy.sql_filter(policy.visible(user, resource, Plot.objects.all()), alias="p")
     except policy.EmptyResultSet:  # a scope that holds no plot (a cooperative profile without organization)
         raise Forbidden("your role cannot see plot geometries") from None
     # Named parameters, as the statement is PREPAREd once per connection (_prepared),
@@ -159,7 +163,8 @@ def tile_sql(layer: TileLayer, user) -> tuple[str, dict]:
     scope, params = plot_scope(user) if layer.role_scoped else ("", {})
     # The margin widens the index filter by the buffer, so features just outside the
     # tile that ST_AsMVTGeom keeps in the buffer are found.
-    sql = layer.sql.format(scope=scope, extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT)
+    sql = layer.sql.format(scope=scope, extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT,
+                           attributes=layer.attributes)
     return sql, params
 
 

@@ -23,6 +23,7 @@ from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.db import connection, transaction
 from pyproj import Geod
 
+from core.units import AREA_UNIT_SQUARE_METRES
 from plots import geometry, h3cells
 from plots.models import AdminArea, Organization, Plot, PlotBoundary, Producer, ProtectedArea
 from plots.reference import LayerReport, load_shared_layers
@@ -253,7 +254,7 @@ def generate(*, seed: int = 2026, shared: Path | None = None, scale: float = 1.0
             unit = rng.choices(["ha", "yugada", "topo", "m2"], weights=[80, 8, 8, 4])[0]
             declared_m2 = area * 10_000 * rng.uniform(0.8, 1.25)
             plot.declared_area_unit = unit
-            plot.declared_area = round(declared_m2 / {"ha": 10_000, "yugada": 2_700, "topo": 3_493, "m2": 1}[unit], 2)
+            plot.declared_area = round(declared_m2 / AREA_UNIT_SQUARE_METRES[unit], 2)
             plots.append(plot)
         producers.extend(town_producers)
         if progress:

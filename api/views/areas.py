@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
+from api import layers
 from api.geojson import FeatureText, JSONBuildObject, feature_collection, geojson_response, geometry_json
 from api.params import decode_cursor, encode_cursor, parse_bbox, parse_choice, parse_int, parse_limit, reject_unknown
 from plots import selectors
@@ -22,17 +23,14 @@ def with_features(qs, feature_id, properties: JSONBuildObject, geom: str = "geom
 
 
 def protected_area_features(qs):
-    return with_features(qs, "id", JSONBuildObject(
-        name=F("name"), category=F("category"), official_code=F("official_code"), source=F("source"),
-        edition=F("edition"), synthetic=F("synthetic")))
+    return with_features(qs, "id", JSONBuildObject(**layers.PROTECTED_AREAS.feature_fields()))
 
 
 def admin_area_features(qs):
     # The feature id joins UBIGEO and edition: a district keeps its UBIGEO across
     # editions, and ids must be unique in a collection.
-    return with_features(qs, Concat("ubigeo", Value("-"), Cast("edition", CharField())), JSONBuildObject(
-        ubigeo=F("ubigeo"), name=F("name"), level=F("level"), edition=F("edition"), parent=F("parent__ubigeo"),
-        synthetic=F("synthetic"), source=F("source")))
+    return with_features(qs, Concat("ubigeo", Value("-"), Cast("edition", CharField())),
+                         JSONBuildObject(**layers.DISTRICTS.feature_fields()))
 
 
 def paged_collection(request, qs):

@@ -20,6 +20,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import layers
 from api.geojson import FeatureText, JSONBuildObject, feature_collection, geojson_response, geometry_json
 from api.params import Pagination, parse_choice, reject_unknown
 from api.views.uploads import UploadView, display_name, saved, upload_request
@@ -36,10 +37,7 @@ from plots.models import Plot
 
 def nursery_features(qs):
     """``qs`` annotated with ``feature``: each nursery as GeoJSON Feature text (a point)."""
-    props = JSONBuildObject(
-        code=F("code"), name=F("name"), kind=F("kind"), operator_organization=F("operator_organization__code"),
-        operator_producer=F("operator_producer__code"), district=F("district__ubigeo"),
-        capacity_plants=F("capacity_plants"), established_on=F("established_on"), closed_on=F("closed_on"))
+    props = JSONBuildObject(**layers.NURSERIES.feature_fields())
     return qs.annotate(feature=FeatureText(F("code"), geometry_json("location", polygon=False), props))
 
 

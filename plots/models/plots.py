@@ -4,6 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Case, F, Q, Value, When
 
+from core.units import AREA_UNIT_SQUARE_METRES, HECTARE_M2
 from plots.models.expressions import GeodesicAreaHa
 from plots.querysets import PlotQuerySet
 
@@ -13,26 +14,21 @@ class AreaUnit(models.TextChoices):
 
     HECTARE = "ha", "hectare"
     SQUARE_METRE = "m2", "square metre"
-    YUGADA = "yugada", "yugada (2,700 m²)"
-    TOPO = "topo", "topo (3,493 m²)"
+    YUGADA = "yugada", f"yugada ({AREA_UNIT_SQUARE_METRES['yugada']:,.0f} m²)"
+    TOPO = "topo", f"topo ({AREA_UNIT_SQUARE_METRES['topo']:,.0f} m²)"
 
     @property
     def square_metres(self) -> float:
         return UNIT_SQUARE_METRES[self]
 
 
-UNIT_SQUARE_METRES = {
-    AreaUnit.HECTARE: 10_000.0,
-    AreaUnit.SQUARE_METRE: 1.0,
-    AreaUnit.YUGADA: 2_700.0,
-    AreaUnit.TOPO: 3_493.0,
-}
+UNIT_SQUARE_METRES = {unit: AREA_UNIT_SQUARE_METRES[unit.value] for unit in AreaUnit}
 
 
 def declared_area_ha_expression():
     # Built from UNIT_SQUARE_METRES so the database and Python share one table.
     return Case(
-        *[When(declared_area_unit=unit.value, then=F("declared_area") * Value(m2 / 10_000.0))
+        *[When(declared_area_unit=unit.value, then=F("declared_area") * Value(m2 / HECTARE_M2))
           for unit, m2 in UNIT_SQUARE_METRES.items()],
         default=None,
         output_field=models.FloatField(),

@@ -105,8 +105,10 @@ def plot_rows(rng, start: int, count: int, organization_id: int, producer_ids) -
     nverts = rng.integers(8, 17, count)
     geoms = polygons_ewkb_hex(rng, lat, lon, area, nverts)
 
+    from core.units import AREA_UNIT_SQUARE_METRES
+
     units = np.array(["ha", "m2", "yugada", "topo"], dtype=object)
-    unit_m2 = np.array([10_000.0, 1.0, 2_700.0, 3_493.0])
+    unit_m2 = np.array([AREA_UNIT_SQUARE_METRES[u] for u in units])
     u = rng.choice(4, count, p=[0.7, 0.05, 0.15, 0.10])
     declared = np.round(area * rng.uniform(0.7, 1.3, count) * 10_000.0 / unit_m2[u], 2)
     tenure = _pick(rng, ["titled", "possession", "communal", "rented", "informal", "unknown"], count)
