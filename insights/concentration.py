@@ -284,10 +284,7 @@ def _cells(part: privacy.Partition, grid: str, prefix: str | None) -> list[priva
 
 def area_values(cell: privacy.Cell) -> dict[str, float]:
     """The figures of one published cell: sums over its units."""
-    sums = dict.fromkeys(ADDITIVE + ("women",), 0.0)
-    for unit in cell.units:
-        for name, value in unit.sums(sums).items():
-            sums[name] += value
+    sums = cell.sums(ADDITIVE + ("women",))
     producers = cell.producers
     values = {name: sums[name] for name in VALUE_NAMES if name in sums}
     values.update(producers=producers, women_share=sums["women"] / producers if producers else 0.0)
@@ -398,7 +395,7 @@ def _admin_geometries(keys: list[str]) -> dict[str, dict]:
         return {key: json.loads(geojson) if geojson else None for key, geojson in cur.fetchall()}
 
 
-def _admin_names(keys: list[str]) -> dict[str, str]:
+def admin_names(keys: list[str]) -> dict[str, str]:
     with connection.cursor() as cur:
         cur.execute("SELECT DISTINCT ON (ubigeo) ubigeo, name FROM plots_adminarea WHERE ubigeo = ANY(%s) "
                     "ORDER BY ubigeo, edition DESC", [keys])
@@ -421,7 +418,7 @@ def to_geojson(result: Concentration) -> dict:
     admin = bool(result.areas) and not result.areas[0].level.startswith("h3:")
     if admin:
         geoms = _admin_geometries([a.key for a in result.areas])
-        names = _admin_names([a.key for a in result.areas])
+        names = admin_names([a.key for a in result.areas])
     else:
         geoms = {a.key: _h3_geometry(a.key) for a in result.areas}
         names = {}

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import connection
-
 from core import policy
 from insights import privacy
-from insights.concentration import partition
+from insights.concentration import admin_names, partition
 from nurseries import stats
 from nurseries.stats import GraftingRow
 from plots.errors import Forbidden, ValidationFailed
@@ -56,14 +54,11 @@ def protected_grafting_stats(*, by: str) -> list[GraftingRow]:
     part = partition()
     digits = {"region": 2, "district": 6}[by]
     cells = privacy.admin_cells(part, digits, by)
-    names = _area_names([c.key for c in cells])
+    names = admin_names([c.key for c in cells])
     rows = []
     for cell in cells:
-        sums = dict.fromkeys(("stats_grafted_ha", "planted_ha", "graftings", "grafts", "survivors", "plots_grafted",
-                              "plots_planted"), 0.0)
-        for unit in cell.units:
-            for name, value in unit.sums(sums).items():
-                sums[name] += value
+        sums = cell.sums(("stats_grafted_ha", "planted_ha", "graftings", "grafts", "survivors", "plots_grafted",
+                          "plots_planted"))
         if not sums["graftings"] and not sums["plots_planted"]:
             continue
         rows.append(GraftingRow(
@@ -77,9 +72,3 @@ def protected_grafting_stats(*, by: str) -> list[GraftingRow]:
 def _ha(value: float) -> Decimal:
     return Decimal(str(round(value, 4)))
 
-
-def _area_names(keys: list[str]) -> dict[str, str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT ON (ubigeo) ubigeo, name FROM plots_adminarea WHERE ubigeo = ANY(%s) "
-                       "ORDER BY ubigeo, edition DESC", [keys])
-        return dict(cursor.fetchall())

@@ -200,6 +200,14 @@ class Cell:
     def producer_ids(self) -> set[int]:
         return {p.id for u in self.units for p in u.members}
 
+    def sums(self, names: Iterable[str]) -> dict[str, float]:
+        """The additive figures ``names`` summed over the cell's units."""
+        out = dict.fromkeys(names, 0.0)
+        for unit in self.units:
+            for name, value in unit.sums(out).items():
+                out[name] += value
+        return out
+
 
 def h3_cells(partition: Partition, res: int, units: Iterable[Unit] | None = None) -> list[Cell]:
     """Units on an H3 grid of resolution ``res``: finer units summed into their
