@@ -104,9 +104,20 @@ def _roll_back() -> None:
     set_rollback()
 
 
+# Offered to a client that sent no usable credentials (chacra.signin's authenticators
+# send it): Basic first, as Qt (QGIS) only looks at the start of the header and
+# libcurl (GDAL, curl) reads every scheme listed. Not "Bearer": curl prefers it over
+# Basic and would answer the challenge without the password it was given.
+REALM = "Chacra"
+CHALLENGE = f'Basic realm="{REALM}", Token realm="{REALM}"'
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER."""
-    _roll_back()
+    # A refused sign-in keeps its transaction: django-axes' failure records would
+    # go with a rollback (authentication runs before any view code wrote anything).
+    if not getattr(exc, "keeps_sign_in_records", False):
+        _roll_back()
     known = client_input_error(exc) or database_unavailable(exc)
     if known is not None:
         return known
@@ -124,7 +135,9 @@ def exception_handler(exc, context):
     if isinstance(exc, drf.APIException):
         headers = {}
         if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
-            headers["WWW-Authenticate"] = 'Token realm="chacra"'
+            # The view's authenticators' challenge (DRF sets it on each 401): Basic
+            # first, so GDAL, QGIS and curl offer the credentials they were given.
+            headers["WWW-Authenticate"] = getattr(exc, "auth_header", None) or CHALLENGE
             status = 401
         else:
             status = exc.status_code

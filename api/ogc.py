@@ -7,16 +7,29 @@
     /ogc/collections/{id}                   one layer: extent, CRS, links
     /ogc/collections/{id}/items             features: bbox, datetime, limit (≤ 10,000), offset
     /ogc/collections/{id}/items/{featureId} one feature
+    /ogc/collections/{id}/queryables        the properties items may be filtered on (Part 3)
 
 Every resource answers JSON (GeoJSON for features) and HTML (``?f=html``, or a
 browser's Accept header). Coordinates are CRS84 (longitude, latitude). The layers
 are role-scoped exactly as the REST API: a cooperative user sees its own plots,
-buyers and investors none. The landing page, conformance and API definition are
-public; everything with data needs a token (``Authorization: Token …``) or a
-session. Errors are the API's one JSON error shape.
+buyers and investors none, and /collections lists only the layers the caller's
+role may read. The landing page, conformance and API definition are public;
+everything with data needs a sign-in: HTTP Basic (user name and API token, what
+QGIS and GDAL send), ``Authorization: Bearer …`` or ``Token …``, or a session.
+Errors are the API's one JSON error shape.
 
-Paging: ``limit`` (default 100) and ``offset``; a ``next`` link while features
-remain, which GDAL and QGIS follow. ``numberMatched`` is exact.
+One geometry type per collection, so QGIS and GDAL type each layer: ``plots``
+(MultiPolygon: plots with a boundary) and ``plot-points`` (Point: small plots
+surveyed as a point) carry the same properties.
+
+Filtering: each collection's queryables (OGC API – Features Part 3, the basic
+form: ``?organization=COOP-A&protected=fail``) are declared with it below; an
+unknown parameter is refused, never ignored.
+
+Paging: ``limit`` (default 1000, at most 10,000) and ``offset``; a ``next`` link
+while features remain, which GDAL and QGIS follow. ``numberMatched`` is exact.
+The API definition declares the limit's default and maximum: GDAL (3.8+) and QGIS
+take their page size from it, so a client reads 3,000 plots in three requests.
 """
 
 from __future__ import annotations
@@ -25,9 +38,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.contrib.gis.db.models import Extent
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -37,7 +51,10 @@ from rest_framework.views import APIView
 from api import layers
 from api.views import areas
 from api.params import parse_bbox, parse_int, parse_limit, parse_moment, reject_unknown, safe_id
+from core import policy
 from plots.errors import Forbidden, NotFound, ValidationFailed
+from plots.models import CheckResult, LatestCheck, ProtectedArea
+from plots.models.plots import SurveyMethod
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -45,10 +62,78 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
 ]
-DEFAULT_LIMIT = 100
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 JSON, GEOJSON, HTML = "application/json", "application/geo+json", "text/html"
+SCHEMA_JSON = "application/schema+json"
+# crs and bbox-crs (Part 2, which GDAL 3.8+ sends once a collection lists its
+# CRSs): CRS84 is the only one served, so either may name it and nothing else.
+STANDARD_PARAMS = {"f", "bbox", "datetime", "limit", "offset", "crs", "bbox-crs"}
+
+
+@dataclass(frozen=True)
+class Queryable:
+    """A property items may be filtered on: ``?name=value`` keeps the rows ``where``
+    selects (value as given; an integer queryable's value is checked first)."""
+
+    name: str
+    type: str  # JSON Schema type: string or integer
+    title: str
+    where: Callable[[QuerySet, object], QuerySet]
+    enum: tuple[str, ...] = ()
+
+    def schema(self) -> dict:
+        doc = {"title": self.title, "type": self.type}
+        if self.enum:
+            doc["enum"] = list(self.enum)
+        return doc
+
+    def apply(self, rows: QuerySet, value: str) -> QuerySet:
+        if self.enum and value not in self.enum:
+            raise ValidationFailed(f"{self.name} must be one of {', '.join(self.enum)} (got {value!r})",
+                                   field=self.name)
+        if self.type == "integer":
+            value = parse_int(value, self.name, minimum=-(2**31), maximum=2**31 - 1)
+        return self.where(rows, value)
+
+
+def _equals(path: str) -> Callable[[QuerySet, object], QuerySet]:
+    return lambda rows, value: rows.filter(**{path: value})
+
+
+NOT_CHECKED = "not_checked"
+VERDICTS = (*CheckResult.Outcome.values, NOT_CHECKED)
+
+
+def _verdict(kind: str) -> Callable[[QuerySet, object], QuerySet]:
+    """Plots whose result in force for ``kind`` (the view plots_latest_check) is the
+    value; ``not_checked``: plots with no result of that kind."""
+    def where(rows: QuerySet, value) -> QuerySet:
+        latest = LatestCheck.objects.filter(plot=OuterRef("pk"), kind=kind)
+        if value == NOT_CHECKED:
+            return rows.filter(~Exists(latest))
+        return rows.filter(Exists(latest.filter(outcome=value)))
+    return where
+
+
+PLOT_QUERYABLES = (
+    Queryable("organization", "string", "organization code", _equals("organization__code")),
+    Queryable("producer", "string", "producer code", _equals("producer__code")),
+    Queryable("district", "string", "district UBIGEO", _equals("district__ubigeo")),
+    Queryable("planting_year", "integer", "year the cacao was planted", _equals("planting_year")),
+    Queryable("survey_method", "string", "how the plot was surveyed", _equals("survey_method"),
+              enum=tuple(SurveyMethod.values)),
+    Queryable("protected", "string", "latest protected-area verdict",
+              _verdict(CheckResult.Kind.PROTECTED_AREA), enum=VERDICTS),
+    Queryable("deforestation", "string", "latest deforestation verdict",
+              _verdict(CheckResult.Kind.DEFORESTATION), enum=VERDICTS),
+    Queryable("double_claim", "string", "latest double-claim (plot overlap) verdict",
+              _verdict(CheckResult.Kind.PLOT_OVERLAP), enum=VERDICTS),
+)
 
 
 @dataclass(frozen=True)
@@ -68,13 +153,21 @@ class Collection:
     # A layer computed in Python (the concentration grid): (request) -> GeoJSON
     # features; rows/features/fid/bbox are then unused.
     static: Callable[[object], list[dict]] | None = None
+    queryables: tuple[Queryable, ...] = ()
+    # Whether a user may read the layer; /collections lists only those.
+    may_read: Callable[[object], bool] = lambda user: True
+    geometry: str = "geometry"  # the JSON Schema format of the geometry (Part 3: geometry-point …)
 
     @classmethod
     def declared(cls, layer: layers.Layer, description: str, **mechanics) -> Collection:
         """The collection of a declared layer: its id, title and role-scoped rows
         (``rows`` in ``mechanics`` when a selector narrows or refuses on its own)."""
         mechanics.setdefault("rows", layer.visible)
+        mechanics.setdefault("may_read", layer.may_read)
         return cls(id=layer.id, title=layer.title, description=description, **mechanics)
+
+    def queryable(self, name: str) -> Queryable | None:
+        return next((q for q in self.queryables if q.name == name), None)
 
 
 def _plot_features(qs: QuerySet) -> QuerySet:
@@ -93,22 +186,42 @@ def _district_fid(qs: QuerySet, fid: str) -> QuerySet:
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
     Collection.declared(
         layers.PLOTS,
-        description="Cacao plots: the current boundary (MultiPolygon) or, for a small plot surveyed as a point, "
-        "its location; geodesic area, declared area, producer and district. Scoped to your role.",
+        description="Cacao plots with a surveyed boundary (MultiPolygon): geodesic area, declared area, producer "
+        "and district. Plots surveyed as a single point are the collection plot-points. Scoped to your role.",
         features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
-        bbox=lambda qs, box: qs.filter(Q(boundary__intersects=box) | Q(location__intersects=box)),
-        extent_field="boundary", updated_field="updated_at"),
+        bbox=lambda qs, box: qs.filter(boundary__intersects=box),
+        extent_field="boundary", updated_field="updated_at", queryables=PLOT_QUERYABLES,
+        geometry="geometry-multipolygon"),
+    Collection.declared(
+        layers.PLOT_POINTS,
+        description="Small cacao plots surveyed as a single GPS point (Point), with the same properties as plots. "
+        "Scoped to your role.",
+        features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
+        bbox=lambda qs, box: qs.filter(location__intersects=box),
+        extent_field="location", updated_field="updated_at", queryables=PLOT_QUERYABLES,
+        geometry="geometry-point"),
     Collection.declared(
         layers.PROTECTED_AREAS,
         description="Protected areas and buffer zones (SERNANP, WDPA …), by edition.",
         features=areas.protected_area_features,
         fid=lambda qs, fid: qs.filter(id=safe_id(fid)) if safe_id(fid) is not None else qs.none(),
-        bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
+        bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom",
+        queryables=(
+            Queryable("category", "string", "category", _equals("category"),
+                      enum=tuple(ProtectedArea.Category.values)),
+            Queryable("official_code", "string", "official code", _equals("official_code")),
+            Queryable("edition", "string", "version or date of the source layer", _equals("edition")),
+        ), geometry="geometry-multipolygon"),
     Collection.declared(
         layers.DISTRICTS,
         description="INEI districts (UBIGEO) of every loaded edition; feature id UBIGEO-edition.",
         features=areas.admin_area_features, fid=_district_fid,
-        bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom"),
+        bbox=lambda qs, box: qs.filter(geom__intersects=box), extent_field="geom",
+        queryables=(
+            Queryable("ubigeo", "string", "INEI UBIGEO", _equals("ubigeo")),
+            Queryable("parent", "string", "UBIGEO of the province", _equals("parent__ubigeo")),
+            Queryable("edition", "integer", "boundary edition (year)", _equals("edition")),
+        ), geometry="geometry-multipolygon"),
 )}
 
 
@@ -141,7 +254,7 @@ def _respond(request, fmt: str, doc: dict | str, *, title: str, content_type: st
 
 
 def _url(request, path: str, **query) -> str:
-    q = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
+    q = urlencode({k: v for k, v in query.items() if v is not None}, safe=",:/.")
     return request.build_absolute_uri(f"/ogc{path}") + (f"?{q}" if q else "")
 
 
@@ -226,6 +339,8 @@ def _collection_doc(request, collection: Collection, user) -> dict:
              "type": GEOJSON, "title": f"{collection.title} as GeoJSON"},
             {"href": _url(request, f"/collections/{collection.id}/items", f="html"), "rel": "items",
              "type": HTML, "title": f"{collection.title} as HTML"},
+            {"href": _url(request, f"/collections/{collection.id}/queryables"), "rel": QUERYABLES_REL,
+             "type": SCHEMA_JSON, "title": f"what {collection.title} may be filtered on"},
         ],
     }
     if collection.updated_field:
@@ -240,20 +355,47 @@ def _collection(collection_id: str) -> Collection:
     return collection
 
 
+def readable(user) -> list[Collection]:
+    """The collections ``user`` may read, in registry order."""
+    return [c for c in COLLECTIONS.values() if c.may_read(user)]
+
+
 class CollectionsView(OgcView):
     def get(self, request):
         reject_unknown(request.GET, {"f"})
         doc = {"links": _links(request, "/collections"),
-               "collections": [_collection_doc(request, c, request.user) for c in COLLECTIONS.values()]}
+               "collections": [_collection_doc(request, c, request.user) for c in readable(request.user)]}
         return _respond(request, _format(request), doc, title="Collections", template="ogc/collections.html")
 
 
 class CollectionView(OgcView):
     def get(self, request, collection_id: str):
-        reject_unknown(request.GET, {"f"})
         collection = _collection(collection_id)
+        # GDAL sends the query of an ``OAPIF:…/collections/plots?protected=fail``
+        # dataset with every request, this one included: the collection's own
+        # filters are accepted here (the document describes the whole layer).
+        reject_unknown(request.GET, {"f"} | {q.name for q in collection.queryables})
         doc = _collection_doc(request, collection, request.user)
         return _respond(request, _format(request), doc, title=collection.title, template="ogc/collection.html")
+
+
+class QueryablesView(OgcView):
+    """OGC API – Features Part 3, queryables: a JSON Schema of the properties the
+    collection's items may be filtered on (as query parameters)."""
+
+    def get(self, request, collection_id: str):
+        reject_unknown(request.GET, {"f"})
+        collection = _collection(collection_id)
+        doc = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": _url(request, f"/collections/{collection.id}/queryables"),
+            "type": "object", "title": collection.title,
+            "description": "Filter items with ?name=value; several filters all apply.",
+            "properties": {q.name: q.schema() for q in collection.queryables},
+            "additionalProperties": False,
+        }
+        return _respond(request, _format(request), doc, title=f"{collection.title}: queryables",
+                        content_type=SCHEMA_JSON)
 
 
 def parse_datetime_interval(value: str | None) -> tuple[datetime | None, datetime | None] | None:
@@ -278,12 +420,16 @@ class ItemsView(OgcView):
     def get(self, request, collection_id: str):
         collection = _collection(collection_id)
         p = request.GET
-        reject_unknown(p, {"f", "bbox", "datetime", "limit", "offset"})
+        reject_unknown(p, STANDARD_PARAMS | {q.name for q in collection.queryables})
         fmt = _format(request)
         limit = parse_limit(p.get("limit"), default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
         offset = parse_int(p.get("offset"), "offset", default=0)
         box = parse_bbox(p.get("bbox"))
         interval = parse_datetime_interval(p.get("datetime"))
+        for name in ("crs", "bbox-crs"):
+            if p.get(name) not in (None, "", CRS84):
+                raise ValidationFailed(f"{name} must be {CRS84} (longitude, latitude): the one CRS served "
+                                       f"(got {p.get(name)!r})", field=name)
         if collection.static is not None:
             matched, page = _static_page(collection.static(request), box, offset, limit)
         else:
@@ -297,10 +443,13 @@ class ItemsView(OgcView):
                     rows = rows.filter(**{f"{collection.updated_field}__gte": lo})
                 if hi:
                     rows = rows.filter(**{f"{collection.updated_field}__lte": hi})
+            for q in collection.queryables:
+                if p.get(q.name) not in (None, ""):
+                    rows = q.apply(rows, p[q.name])
             matched = rows.count()
             page = list(collection.features(rows).order_by("id").values_list("feature", flat=True)
                         [offset:offset + limit])
-        query = {k: p.get(k) for k in ("bbox", "datetime") if p.get(k)}
+        query = {k: p.get(k) for k in ("bbox", "datetime", *(q.name for q in collection.queryables)) if p.get(k)}
         path = f"/collections/{collection.id}/items"
         links = _links(request, path, json_type=GEOJSON, limit=limit, offset=offset, **query) + [
             {"href": _url(request, f"/collections/{collection.id}"), "rel": "collection", "type": JSON,
@@ -315,8 +464,10 @@ class ItemsView(OgcView):
         head = {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": len(page),
                 "timeStamp": timezone.now().isoformat(timespec="seconds"), "links": links}
         body = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(page) + "]}"
-        return _respond(request, fmt, body, title=f"{collection.title}: features", content_type=GEOJSON,
-                        template="ogc/items.html", context={"collection": collection})
+        response = _respond(request, fmt, body, title=f"{collection.title}: features", content_type=GEOJSON,
+                            template="ogc/items.html", context={"collection": collection})
+        response["Content-Crs"] = f"<{CRS84}>"
+        return response
 
 
 def _static_page(features: list[dict], box, offset: int, limit: int) -> tuple[int, list[str]]:
@@ -332,7 +483,9 @@ def _static_page(features: list[dict], box, offset: int, limit: int) -> tuple[in
 class ItemView(OgcView):
     def get(self, request, collection_id: str, feature_id: str):
         collection = _collection(collection_id)
-        reject_unknown(request.GET, {"f"})
+        reject_unknown(request.GET, {"f", "crs"})
+        if request.GET.get("crs") not in (None, "", CRS84):
+            raise ValidationFailed(f"crs must be {CRS84} (got {request.GET.get('crs')!r})", field="crs")
         if collection.static is not None:
             found = [f for f in collection.static(request) if str(f.get("id")) == feature_id]
             feature = json.dumps(found[0]) if found else None
@@ -356,9 +509,14 @@ def openapi(request) -> dict:
         "bbox": {"name": "bbox", "in": "query", "style": "form", "explode": False,
                  "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}},
         "datetime": {"name": "datetime", "in": "query", "schema": {"type": "string"}},
-        "limit": {"name": "limit", "in": "query",
+        # GDAL (3.8+) and QGIS take their page size from this default and maximum.
+        "limit": {"name": "limit", "in": "query", "required": False, "style": "form", "explode": False,
+                  "description": f"features per page (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
         "offset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        "crs": {"name": "crs", "in": "query", "schema": {"type": "string", "enum": [CRS84], "default": CRS84}},
+        "bbox-crs": {"name": "bbox-crs", "in": "query",
+                     "schema": {"type": "string", "enum": [CRS84], "default": CRS84}},
         "collectionId": {"name": "collectionId", "in": "path", "required": True,
                          "schema": {"type": "string", "enum": list(COLLECTIONS)}},
         "featureId": {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -369,9 +527,13 @@ def openapi(request) -> dict:
         "openapi": "3.0.3",
         "info": {"title": "Chacra — OGC API Features", "version": "1.0"},
         "servers": [{"url": request.build_absolute_uri("/ogc")}],
-        "components": {"securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization",
-                                                     "description": "Token <key>"}}},
-        "security": [{"token": []}],
+        "components": {"securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "user name and API token (or password): what QGIS and GDAL send"},
+            "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API token>"},
+            "token": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Token <API token>"},
+        }},
+        "security": [{"basic": []}, {"bearer": []}, {"token": []}],
         "paths": {
             "/": {"get": {"summary": "Landing page", "parameters": ref("f"), "responses": ok}},
             "/conformance": {"get": {"summary": "Conformance classes", "parameters": ref("f"), "responses": ok}},
@@ -379,10 +541,22 @@ def openapi(request) -> dict:
             "/collections/{collectionId}": {"get": {"summary": "One layer", "parameters": ref("collectionId", "f"),
                                                     "responses": ok}},
             "/collections/{collectionId}/items": {"get": {
-                "summary": "Features", "parameters": ref("collectionId", "f", "bbox", "datetime", "limit", "offset"),
+                "summary": "Features", "parameters": ref("collectionId", "f", "bbox", "bbox-crs", "datetime", "limit", "offset",
+                                                  "crs"),
                 "responses": ok}},
             "/collections/{collectionId}/items/{featureId}": {"get": {
                 "summary": "One feature", "parameters": ref("collectionId", "featureId", "f"), "responses": ok}},
+            "/collections/{collectionId}/queryables": {"get": {
+                "summary": "What a layer's features may be filtered on (JSON Schema)",
+                "parameters": ref("collectionId", "f"), "responses": ok}},
+            # Each layer's items with its own filters (clients read a layer's
+            # queryable parameters from its path).
+            **{f"/collections/{c.id}/items": {"get": {
+                "summary": f"{c.title}: features",
+                "parameters": ref("f", "bbox", "bbox-crs", "datetime", "limit", "offset", "crs") + [
+                    {"name": q.name, "in": "query", "required": False, "description": q.title,
+                     "schema": q.schema()} for q in c.queryables],
+                "responses": ok}} for c in COLLECTIONS.values()},
         },
     }
 
@@ -409,18 +583,16 @@ register(Collection.declared(
 
 def _concentration_grid(request) -> list[dict]:
     """The concentration grid with its defaults (fine-flavour hectares by H3 resolution 7)."""
-    from api.views.concentration import cached_result
-
-    doc = cached_result({}, request.user)
     return [{"type": "Feature", "id": f["id"], "geometry": f["geometry"], "properties": f["properties"]}
-            for f in doc["features"]]
+            for f in layers.CONCENTRATION.computed(request.user, {})]
 
 
 register(Collection(
-    id="concentration", title="Concentration of fine-flavour hectares",
+    id=layers.CONCENTRATION.id, title=layers.CONCENTRATION.title,
     description="Fine-flavour hectares, producers, hectares, grafted hectares, estimated production, share of "
     "women-led households (and flagged plots, for technicians and admins) per H3 cell (resolution 7). Every "
     "area is a sum over privacy units of at least k producers; no plot or producer appears. Other metrics and "
     "grids: "
     "/api/v1/concentration.",
-    rows=None, features=None, fid=None, bbox=None, extent_field="", static=_concentration_grid))
+    rows=None, features=None, fid=None, bbox=None, extent_field="", static=_concentration_grid,
+    may_read=layers.CONCENTRATION.may_read))

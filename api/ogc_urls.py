@@ -13,6 +13,7 @@ _routes = [
     ("collections/<str:collection_id>", ogc.CollectionView, "ogc-collection"),
     ("collections/<str:collection_id>/items", ogc.ItemsView, "ogc-items"),
     ("collections/<str:collection_id>/items/<str:feature_id>", ogc.ItemView, "ogc-item"),
+    ("collections/<str:collection_id>/queryables", ogc.QueryablesView, "ogc-queryables"),
 ]
 
 urlpatterns = [path(route, view.as_view(), name=name) for route, view, name in _routes]

@@ -3,13 +3,39 @@
     /tiles/{layer}.json           TileJSON 3.0: the tile URL template, zooms, bounds, fields
     /tiles/{layer}/{z}/{x}/{y}.mvt
 
+The layers, each one MVT layer of the same name and one geometry type (QGIS and
+GDAL type a layer by its first features):
+
+    plots            plots with a boundary (polygons), scoped to the caller's role
+    plot-points      plots surveyed as a single point (points), scoped the same way
+    protected-areas  protected areas and buffer zones (polygons)
+    districts        INEI districts of the most complete loaded edition (polygons)
+    concentration    the investors' concentration grid (polygons, computed per request)
+
+Every tile needs a token (an ``Authorization`` header with the API token, e.g.
+``Token <key>``, as chacra.signin accepts it; or the web map's session): anonymous
+requests get 401. The reference layers (protected areas, districts)
+answer every signed-in role (policy resource ``reference``); the plot layers are
+scoped to the caller's role as in the REST API, and roles that may see no plot
+geometry (buyers, investors) get 403. The TileJSON documents are public, so a
+client can be set up before it signs in.
+
 One SQL statement per tile: the rows whose bounding box meets the tile (GiST
 index), clipped and quantised by ST_AsMVTGeom to a 4096 grid with a 64-unit
 buffer, packed by ST_AsMVT. Geometries are transformed to Web Mercator after the
-index filter, never before. Plots are scoped to the caller's role as in the REST
-API; roles that may see no plot geometry (buyers, investors) get 403 for the
-plots layer. Tiles carry ``Cache-Control`` (private for role-scoped layers) and an
-``ETag``; an unchanged tile answers 304.
+index filter, never before. Tiles carry ``Cache-Control`` (private for role-scoped
+layers) and an ``ETag``; an unchanged tile answers 304.
+
+Ring winding (MVT 2.1, section 4.3.4.4): an exterior ring has POSITIVE area by the
+surveyor's formula in tile coordinates, whose y axis points down; holes negative.
+ST_AsMVTGeom writes its output so, and ST_AsMVT encodes the rings as they stand,
+so whatever rebuilds a geometry after ST_AsMVTGeom must restore the winding: the
+protected areas' ST_Union (GEOS writes exteriors clockwise in the usual y-up
+sense, which is negative area in these coordinates) is wrapped in
+ST_ForcePolygonCCW, which, applied to tile coordinates as they stand, gives
+exteriors positive area. QGIS drops polygons wound the other way (GDAL and
+MapLibre repair them silently); tests/test_tile_orientation.py decodes the raw
+tiles of every layer to hold the rule.
 """
 
 from __future__ import annotations
@@ -31,50 +57,67 @@ from plots.models import Plot
 MVT = "application/vnd.mapbox-vector-tile"
 EXTENT, BUFFER = 4096, 64
 MAX_ZOOM = 22
+TOKEN_NOTE = ("Tiles need a token (an Authorization header with your API token, e.g. Token <key>): {who}; "
+              "this TileJSON is public.")
 
 # Each layer's SQL takes %(z)s, %(x)s, %(y)s and its scope parameters; ``{scope}``
 # is the role filter (plots only), ``{attributes}`` the layer's tile attributes as
-# declared in api.layers. Attributes are what the web map styles and shows on
+# declared in api.layers, ``{name}`` the layer's id (the MVT layer is named as the
+# TileJSON's vector layer). Attributes are what the web map styles and shows on
 # hover; details come from the API on click.
-PLOTS_SQL = """
+_TILE = """
 WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
-                     ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
-rows AS (
-    SELECT ST_AsMVTGeom(ST_Transform(COALESCE(p.boundary::geometry, p.location::geometry), 3857), tile.env,
-                        {extent}, {buffer}, true) AS geom,
-           {attributes}
+                     ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326)"""
+
+# The two plot layers differ in their geometry and their rows (api.layers.PLOTS,
+# PLOT_POINTS): a boundary, or a point where no boundary was surveyed.
+_PLOT_JOINS = """
     FROM plots_plot p
     CROSS JOIN tile
     JOIN plots_organization o ON o.id = p.organization_id
     -- The result in force per kind, as everywhere (plots migration 0013).
     LEFT JOIN LATERAL chacra_latest_check(p.id, 'protected_area_overlap') pa ON true
     LEFT JOIN LATERAL chacra_latest_check(p.id, 'deforestation') df ON true
-    LEFT JOIN LATERAL chacra_latest_check(p.id, 'plot_overlap') dc ON true
-    WHERE (p.boundary && tile.box4326 OR p.location && tile.box4326) AND p.status = 'active' {scope}
+    LEFT JOIN LATERAL chacra_latest_check(p.id, 'plot_overlap') dc ON true"""
+
+# ST_AsMVT leaves out rows whose geometry is NULL (ST_AsMVTGeom's answer for a row
+# the index found but that lies outside the tile and its buffer). A filter on it
+# would be pushed down into the scan and compute ST_AsMVTGeom twice per row (over a
+# quarter of a z8 plots tile's time).
+_MVT = """
 )
-SELECT ST_AsMVT(rows.*, 'plots', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
+SELECT ST_AsMVT(rows.*, '{name}', {extent}, 'geom') FROM rows
 """
 
-AREAS_SQL = """
-WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
-                     ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
+PLOTS_SQL = _TILE + """,
+rows AS (
+    SELECT ST_AsMVTGeom(ST_Transform(p.boundary, 3857), tile.env, {extent}, {buffer}, true) AS geom,
+           {attributes}""" + _PLOT_JOINS + """
+    WHERE p.boundary && tile.box4326 AND p.status = 'active' {scope}""" + _MVT
+
+PLOT_POINTS_SQL = _TILE + """,
+rows AS (
+    SELECT ST_AsMVTGeom(ST_Transform(p.location, 3857), tile.env, {extent}, {buffer}, true) AS geom,
+           {attributes}""" + _PLOT_JOINS + """
+    WHERE p.location && tile.box4326 AND p.boundary IS NULL AND p.status = 'active' {scope}""" + _MVT
+
+AREAS_SQL = _TILE + """,
 rows AS (
     -- The area's pieces in this tile, clipped and quantised, then united: no seams
-    -- where ST_Subdivide cut it.
-    SELECT ST_Union(ST_AsMVTGeom(ST_Transform(pc.geom, 3857), tile.env, {extent}, {buffer}, true)) AS geom,
+    -- where ST_Subdivide cut it. The union is written by GEOS with exteriors
+    -- clockwise in y-up terms, which in tile coordinates (y down) is a negative
+    -- area, a hole to an MVT reader: ST_ForcePolygonCCW on the tile coordinates
+    -- as they stand turns every exterior back to positive area, holes negative.
+    SELECT ST_ForcePolygonCCW(ST_Union(ST_AsMVTGeom(ST_Transform(pc.geom, 3857), tile.env,
+                                                    {extent}, {buffer}, true))) AS geom,
            {attributes}
     FROM plots_protectedareapiece pc
     CROSS JOIN tile
     JOIN plots_protectedarea a ON a.id = pc.area_id
     WHERE pc.geom && tile.box4326
-    GROUP BY {attributes}
-)
-SELECT ST_AsMVT(rows.*, 'protected-areas', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
-"""
+    GROUP BY {attributes}""" + _MVT
 
-DISTRICTS_SQL = """
-WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
-                     ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {margin}), 4326) AS box4326),
+DISTRICTS_SQL = _TILE + """,
 -- The most complete edition (a newer one may cover a few districts only).
 newest AS (SELECT edition FROM plots_adminarea WHERE level = 'district'
            GROUP BY edition ORDER BY count(*) DESC, edition DESC LIMIT 1),
@@ -84,10 +127,7 @@ rows AS (
     FROM plots_adminarea a
     CROSS JOIN tile
     WHERE a.level = 'district' AND a.geom && tile.box4326
-      AND a.edition = (SELECT edition FROM newest)
-)
-SELECT ST_AsMVT(rows.*, 'districts', {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
-"""
+      AND a.edition = (SELECT edition FROM newest)""" + _MVT
 
 
 @dataclass(frozen=True)
@@ -107,22 +147,33 @@ class TileLayer:
     params: tuple[str, ...] = ()  # query parameters the layer takes
     fields_sql: tuple[tuple[str, str], ...] = ()  # (property, SQL type) copied into the tile
     attributes: str = ""  # the SELECT list of the attributes (api.layers.Layer.tile_select)
+    resource: str | None = None  # the core.policy resource a role must read some of (api.layers.Layer.resource)
 
     @classmethod
     def declared(cls, layer: layers.Layer, description: str, sql: str, **options) -> TileLayer:
-        """A tile layer whose attributes come from the layer's declaration."""
-        return cls(layer.id, description, sql, layer.tile_fields(), attributes=layer.tile_select(), **options)
+        """A tile layer whose attributes and policy resource come from the layer's declaration."""
+        return cls(layer.id, description, sql, layer.tile_fields(), attributes=layer.tile_select(),
+                   resource=layer.resource, **options)
 
+
+_PLOT_TOKEN = TOKEN_NOTE.format(who="administrators and technicians see every plot, a cooperative its own; "
+                                      "buyers and investors are refused (403)")
+_REFERENCE_TOKEN = TOKEN_NOTE.format(who="every signed-in role; anonymous requests are refused (401)")
 
 LAYERS: dict[str, TileLayer] = {layer.id: layer for layer in (
-    TileLayer.declared(layers.PLOTS, "Cacao plots (current boundaries, or points), scoped to your role, with "
-                       "their latest protected-area, deforestation and double-claim verdicts.", PLOTS_SQL,
+    TileLayer.declared(layers.PLOTS, "Cacao plots with a surveyed boundary (polygons), with their latest "
+                       "protected-area, deforestation and double-claim verdicts; plots surveyed as a single point "
+                       "are the layer plot-points. " + _PLOT_TOKEN, PLOTS_SQL,
                        minzoom=6, maxzoom=18, role_scoped=True, cache_seconds=60,
                        extent_of=("plots_plot", "boundary")),
-    TileLayer.declared(layers.PROTECTED_AREAS, "Protected areas and buffer zones.", AREAS_SQL,
-                       extent_of=("plots_protectedarea", "geom")),
-    TileLayer.declared(layers.DISTRICTS, "INEI districts of the most complete loaded edition.", DISTRICTS_SQL,
-                       extent_of=("plots_adminarea", "geom")),
+    TileLayer.declared(layers.PLOT_POINTS, "Cacao plots surveyed as a single point, no boundary (points), with "
+                       "their latest verdicts as in the layer plots. " + _PLOT_TOKEN, PLOT_POINTS_SQL,
+                       minzoom=6, maxzoom=18, role_scoped=True, cache_seconds=60,
+                       extent_of=("plots_plot", "location")),
+    TileLayer.declared(layers.PROTECTED_AREAS, "Protected areas and buffer zones (polygons). " + _REFERENCE_TOKEN,
+                       AREAS_SQL, extent_of=("plots_protectedarea", "geom")),
+    TileLayer.declared(layers.DISTRICTS, "INEI districts of the most complete loaded edition (polygons). "
+                       + _REFERENCE_TOKEN, DISTRICTS_SQL, extent_of=("plots_adminarea", "geom")),
 )}
 
 
@@ -164,7 +215,7 @@ def tile_sql(layer: TileLayer, user) -> tuple[str, dict]:
     # The margin widens the index filter by the buffer, so features just outside the
     # tile that ST_AsMVTGeom keeps in the buffer are found.
     sql = layer.sql.format(scope=scope, extent=EXTENT, buffer=BUFFER, margin=BUFFER / EXTENT,
-                           attributes=layer.attributes)
+                           attributes=layer.attributes, name=layer.id)
     return sql, params
 
 
@@ -229,7 +280,7 @@ rows AS (
            f.id, p.*
     FROM f CROSS JOIN LATERAL json_to_record(f.properties) AS p({columns})
 )
-SELECT ST_AsMVT(rows.*, %(name)s, {extent}, 'geom') FROM rows WHERE rows.geom IS NOT NULL
+SELECT ST_AsMVT(rows.*, %(name)s, {extent}, 'geom') FROM rows
 """
 
 
@@ -265,6 +316,10 @@ def render_features_tile(spec: TileLayer, features: list[dict], z: int, x: int, 
 class TileView(APIView):
     def get(self, request, layer: str, z: str, x: str, y: str):
         spec = _layer(layer)
+        if spec.resource and not spec.role_scoped and policy.scope(request.user, spec.resource) == policy.NONE:
+            # Signed in without a role that reads the layer (anonymous requests are
+            # refused before, 401; the plot layers are refused by plot_scope).
+            raise Forbidden(f"your role cannot see the {spec.id} layer")
         z, x, y = parse_zxy(z, x, y)
         if spec.features is not None:
             from api.params import reject_unknown
@@ -317,30 +372,28 @@ class TileJSONView(APIView):
 
 def _concentration_features(request) -> list[dict]:
     """The concentration grid for the tile's query parameters (computed once per
-    parameter set for a few minutes: api.views.concentration.cached_result)."""
+    parameter set for a few minutes: api.views.concentration.cached_result), each
+    feature carrying the chosen metric's value as ``value``."""
     from api.views.concentration import cached_result
 
     doc = cached_result(request.GET, request.user)
     metric = doc["metric"]
+    names = [c.name for c in layers.CONCENTRATION.tile]
     out = []
     for f in doc["features"]:
-        props = f["properties"]
-        out.append({"id": f["id"], "geometry": f["geometry"], "properties": {
-            "level": props["level"], "metric": metric,
-            "value": props[metric], "class": props["class"], "producers": props["producers"],
-            "hectares": props["hectares"], "fine_flavour_ha": props["fine_flavour_ha"]}})
+        props = dict(f["properties"], metric=metric, value=f["properties"][metric])
+        out.append({"id": f["id"], "geometry": f["geometry"], "properties": {k: props[k] for k in names}})
     return out
 
 
 register(TileLayer(
-    "concentration", "The investors' concentration grid (H3 cells, or admin areas), every area a sum over privacy "
-    "units of at least k producers; parameters as /api/v1/concentration (metric, grid, region; k, organization, "
-    "clone, planting_year for technicians and admins).", "", {"id": "area id", "level": "grid level",
-                                    "metric": "metric", "value": "the metric's value", "class": "class (0–4)",
-                                    "producers": "producers", "hectares": "hectares",
-                                    "fine_flavour_ha": "fine-flavour hectares"},
+    layers.CONCENTRATION.id, "The investors' concentration grid (H3 cells, or admin areas), every area a sum over "
+    "privacy units of at least k producers; parameters as /api/v1/concentration (metric, grid, region; k, "
+    "organization, clone, planting_year for technicians and admins). " + TOKEN_NOTE.format(
+        who="every signed-in role, the protected form (k fixed) for roles that see no plot"), "",
+    {"id": "area id", **layers.CONCENTRATION.tile_fields()},
     minzoom=4, maxzoom=14, cache_seconds=300, extent_of=("plots_plot", "boundary"),
+    resource=layers.CONCENTRATION.resource,
     features=_concentration_features,
     params=("metric", "grid", "k", "organization", "clone", "planting_year", "region"),
-    fields_sql=(("level", "text"), ("metric", "text"), ("value", "float8"),
-                ("class", "int"), ("producers", "int"), ("hectares", "float8"), ("fine_flavour_ha", "float8"))))
+    fields_sql=tuple((c.name, c.sql) for c in layers.CONCENTRATION.tile)))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api.views import areas, checks, concentration, exports, imports, people, plots
+from api.views import areas, checks, concentration, exports, imports, people, plots, qgis
 from api.views import nurseries
 from api.views import traceability
 from api.views import rasters
@@ -36,6 +36,7 @@ _routes = [
     ("lots/<slug:code>/mass-balance", traceability.LotMassBalanceView, "lot-mass-balance"),
     ("lots/<slug:code>/eudr.geojson", traceability.LotEudrView, "lot-eudr"),
     ("traceability/imports/<slug:kind>", traceability.TraceabilityImportView, "traceability-import"),
+    ("qgis-project", qgis.QgisProjectView, "qgis-project"),
 ]
 
 # Canonical paths have no trailing slash; clients that add one (QGIS users, curl

@@ -143,8 +143,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chacra API",
     "DESCRIPTION": "Geo-referenced traceability for cacao supply chains. GeoJSON per RFC 7946 "
-    "(WGS 84, lon/lat, counter-clockwise exterior rings). Authenticate with "
-    "`Authorization: Token <key>`.",
+    "(WGS 84, lon/lat, counter-clockwise exterior rings). Authenticate with your API token: "
+    "`Authorization: Token <key>`, `Authorization: Bearer <key>`, or HTTP Basic with your user name and the "
+    "token (or your password) as the password.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -216,8 +217,12 @@ MIDDLEWARE = ["chacra.middleware.DatabaseUnavailableMiddleware", "chacra.middlew
 INSTALLED_APPS += ["axes"]
 # AxesStandaloneBackend first: it refuses a locked-out user name before any password is checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Every DRF view (REST, OGC API, tiles, exports) takes an API token as "Token <key>",
+# "Bearer <key>" or Basic (user name, token or password: what QGIS and GDAL can send),
+# and the web map's session. chacra.signin counts the failures of each.
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
-    "chacra.signin.LockoutTokenAuthentication", "rest_framework.authentication.SessionAuthentication"]
+    "chacra.signin.LockoutTokenAuthentication", "chacra.signin.LockoutBearerAuthentication",
+    "chacra.signin.LockoutBasicAuthentication", "rest_framework.authentication.SessionAuthentication"]
 # Paged lists are documented as the envelope they answer (api.schema.AutoSchema).
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "api.schema.AutoSchema"
 

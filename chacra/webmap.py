@@ -1,7 +1,8 @@
 """The web map at /map/ (session login at /accounts/login/).
 
 A MapLibre GL page over Chacra's own vector tiles (districts, protected areas,
-plots by their latest verdicts) with no basemap from the internet: it works
+plots by their latest verdicts: boundaries from the layer plots, plots surveyed as
+a point from plot-points) with no basemap from the internet: it works
 offline. Clicking a plot opens its details, checks, genetics and harvest lots
 from the REST API, with the same session.
 """

@@ -265,7 +265,9 @@ def partition(*, k: int | None = None, organization: str | None = None, clone: s
     from django.core.cache import cache
 
     k = settings.CHACRA_PRIVACY_K if k is None else k
-    key = f"chacra:units:{data_version()}:{k}:{organization}:{clone}:{planting_year}"
+    # The filters as the client typed them, hashed: a key any cache backend takes.
+    filters = hashlib.blake2b(repr((organization, clone, planting_year)).encode(), digest_size=16).hexdigest()
+    key = f"chacra:units:{data_version()}:{k}:{filters}"
     found = cache.get(key)
     if found is None:
         where, params, _ = filters_sql(organization, clone, planting_year, None)

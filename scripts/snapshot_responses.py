@@ -68,6 +68,9 @@ URLS = [
     ("investor", "/ogc/collections"),
     ("technician", "/ogc/collections/plots/items?limit=20"),
     ("technician", "/ogc/collections/plots/items/{plot}"),
+    ("technician", "/ogc/collections/plot-points/items?limit=20"),
+    ("technician", "/ogc/collections/plots/queryables"),
+    ("technician", "/ogc/collections/plots/items?protected=fail&limit=20"),
     ("technician", "/ogc/collections/districts/items?limit=10"),
     ("technician", "/ogc/collections/protected-areas/items?limit=5"),
     ("technician", "/ogc/collections/nurseries/items?limit=10"),
@@ -75,6 +78,7 @@ URLS = [
     ("technician", "/tiles/plots.json"),
     ("technician", "/tiles/plots/10/293/535.mvt"),
     ("technician", "/tiles/plots/8/73/133.mvt"),
+    ("technician", "/tiles/plot-points/8/73/133.mvt"),
     ("technician", "/tiles/protected-areas/8/73/133.mvt"),
     ("technician", "/tiles/districts/8/73/133.mvt"),
     ("investor", "/tiles/concentration/8/73/133.mvt"),
@@ -82,9 +86,10 @@ URLS = [
     ("technician", "/api/v1/exports/plots?format=csv"),
     ("technician", "/api/v1/exports/plots?format=kml"),
     ("technician", "/api/v1/exports/plots?format=gpkg"),
+    ("technician", "/api/v1/exports/plot-points?format=geojson"),
     ("technician", "/api/v1/exports/protected-areas?format=geojson"),
 ]
-FILE_FORMATS = ("format=gpkg", "format=shp")
+FILE_FORMATS = ("format=gpkg", "format=shp", "format=csv")  # files carrying their creation time
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -278,8 +278,10 @@ def test_an_investor_reaches_no_plot_producer_or_lot(farmed, investor):
 
     plot = farmed["A"][0][0]
     codes = {"code": plot.code, "layer": "plots", "kind": "lots"}
+    # The QGIS project holds layer references, no data: an investor's names the
+    # reference layers and the concentration grid only (tests/test_qgis.py).
     aggregates = {"concentration", "concentration-png", "site-suggestions", "stats-grafting", "admin-area-list",
-                  "protected-area-list"}
+                  "protected-area-list", "qgis-project"}
     api = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/v1/")
     checked = 0
     for pattern in api.url_patterns:

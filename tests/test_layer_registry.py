@@ -20,7 +20,8 @@ from tests.conftest import square
 
 pytestmark = pytest.mark.django_db
 BOX = (-76.50, -8.20, -76.48, -8.18)
-DECLARED = [layers.PLOTS, layers.PROTECTED_AREAS, layers.DISTRICTS]  # served by every output
+DECLARED = [layers.PLOTS, layers.PLOT_POINTS, layers.PROTECTED_AREAS, layers.DISTRICTS]  # served by every output
+POINT = {"type": "Point", "coordinates": [-76.485, -8.185]}  # the plot surveyed as a point
 
 
 @pytest.fixture
@@ -34,7 +35,8 @@ def world(make_plot, make_producer, org_a):
                                         parent=province, source="test", geom=geom)
     plot = make_plot(producer=make_producer(organization=org_a), code="reg-1",
                      geometry_value=square(-76.495, -8.195, 0.002), declared_area=2.5, declared_area_unit="yugada")
-    Plot.objects.filter(pk=plot.pk).update(district=district)
+    point = make_plot(producer=plot.producer, code="reg-pt", geometry_value=POINT, declared_area=0.5)
+    Plot.objects.filter(pk__in=[plot.pk, point.pk]).update(district=district)
     return plot
 
 
@@ -110,12 +112,20 @@ def test_it_serves_the_declared_properties_in_rest_lists(world, technician):
 
 @pytest.mark.parametrize("layer", DECLARED, ids=lambda layer: layer.id)
 def test_it_exports_the_declared_columns(world, technician, layer):
+    import zipfile
+
     response = technician.client.get(f"/api/v1/exports/{layer.id}?format=csv")
     assert response.status_code == 200
-    text = b"".join(response.streaming_content).decode()
-    header, row = list(csv.reader(io.StringIO(text)))[:2]
+    # A zip: the .csv with its .csvt (GDAL's column types) and .prj (EPSG:4326).
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    name = layer.id.replace("-", "_")
+    assert sorted(archive.namelist()) == [f"{name}.csv", f"{name}.csvt", f"{name}.prj"]
+    header, row = list(csv.reader(io.StringIO(archive.read(f"{name}.csv").decode())))[:2]
     assert header == ["WKT"] + [c.name for c in layer.export]  # GDAL's CSV writes the geometry first
-    assert row[0].startswith(("POLYGON", "MULTIPOLYGON"))
+    assert row[0].startswith("POINT" if layer is layers.PLOT_POINTS else "MULTIPOLYGON")
+    # The API Feature's properties, in order (an area's id first, as its Feature carries it).
+    exported = [c.name for c in layer.export]
+    assert exported == (["id"] if layer is layers.PROTECTED_AREAS else []) + layer.property_names
 
 
 @pytest.mark.parametrize("layer", DECLARED, ids=lambda layer: layer.id)
@@ -133,7 +143,7 @@ def test_the_declarations_name_each_thing_once():
     for layer in DECLARED:
         for names in (layer.property_names, [c.name for c in layer.tile], [c.name for c in layer.export]):
             assert len(names) == len(set(names)), layer.id
-    assert list(layers.REGISTRY) == ["plots", "protected-areas", "districts", "nurseries"]
+    assert list(layers.REGISTRY) == ["plots", "plot-points", "protected-areas", "districts", "nurseries", "concentration"]
 
 
 @pytest.mark.parametrize("unit", [u.value for u in AreaUnit])

@@ -70,14 +70,23 @@ def test_gdal_oapif_lists_the_collections_and_reads_every_plot(live_server, worl
     out = gdal("ogrinfo", "-ro", url, token=token_of(technician))
     assert out.returncode == 0, out.stderr
     assert "plots (title: Plots)" in out.stdout and "protected-areas" in out.stdout and "districts" in out.stdout
-    # Pages of 3 through the next links: every feature, once.
-    out = gdal("ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=3", url, "plots", token=token_of(technician))
-    assert out.returncode == 0, out.stderr
-    codes = sorted(line.split("=", 1)[1].strip() for line in out.stdout.splitlines() if line.strip().startswith("code (String)"))
-    assert codes == sorted(p.code for p in world)
+    assert "plot-points (title: Plots surveyed as a point)" in out.stdout
+
+    def codes_of(layer: str) -> list[str]:
+        # Pages of 3 through the next links: every feature, once.
+        out = gdal("ogrinfo", "-ro", "-al", "-q", "-oo", "PAGE_SIZE=3", url, layer, token=token_of(technician))
+        assert out.returncode == 0, out.stderr
+        return sorted(line.split("=", 1)[1].strip() for line in out.stdout.splitlines()
+                      if line.strip().startswith("code (String)"))
+
+    # One geometry type per layer: the point plot is in plot-points, never in plots.
+    assert codes_of("plots") == sorted(p.code for p in world if p.code != "map-point")
+    assert codes_of("plot-points") == ["map-point"]
+    info = gdal("ogrinfo", "-ro", "-so", url, "plots", "plot-points", token=token_of(technician)).stdout
+    assert "Geometry: Multi Polygon" in info and "Geometry: Point" in info
     # A cooperative user sees its own organization's plots only.
     out = gdal("ogrinfo", "-ro", "-al", "-so", url, "plots", token=token_of(owner))
-    assert "Feature Count: 7" in out.stdout
+    assert "Feature Count: 6" in out.stdout
     # No token: refused, and GDAL says so.
     out = gdal("ogrinfo", "-ro", "-al", "-so", url, "plots")
     assert out.returncode != 0
@@ -90,7 +99,7 @@ def test_owslib_lists_collections_and_pages_items(live_server, world, technician
     assert "plots" in [c["id"] for c in api.collections()["collections"]]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in api.conformance()["conformsTo"]
     first = api.collection_items("plots", limit=4)
-    assert first["numberMatched"] == 9 and first["numberReturned"] == 4
+    assert first["numberMatched"] == 8 and first["numberReturned"] == 4
     second = api.collection_items("plots", limit=4, offset=4)
     assert {f["id"] for f in first["features"]}.isdisjoint({f["id"] for f in second["features"]})
     inside = api.collection_items("plots", bbox=list(PARK))
@@ -101,12 +110,12 @@ def test_owslib_lists_collections_and_pages_items(live_server, world, technician
 
 def test_ogc_items_paging_datetime_html_and_errors(world, technician, investor):
     client = technician.client
-    page = client.get("/ogc/collections/plots/items?limit=4&offset=8").json()
-    assert page["numberReturned"] == 1 and not any(link["rel"] == "next" for link in page["links"])
+    page = client.get("/ogc/collections/plots/items?limit=5&offset=5").json()
+    assert page["numberReturned"] == 3 and not any(link["rel"] == "next" for link in page["links"])
     assert any(link["rel"] == "prev" for link in page["links"])
     assert client.get("/ogc/collections/plots/items?datetime=2001-01-01T00:00:00Z/2002-01-01T00:00:00Z").json()[
         "numberMatched"] == 0
-    assert client.get("/ogc/collections/plots/items?datetime=2001-01-01T00:00:00Z/..").json()["numberMatched"] == 9
+    assert client.get("/ogc/collections/plots/items?datetime=2001-01-01T00:00:00Z/..").json()["numberMatched"] == 8
     html = client.get("/ogc/collections/plots/items?f=html&limit=2")
     assert html["Content-Type"].startswith("text/html") and b"map-" in html.content
     for url, status in [("/ogc/collections/plots/items?limit=10001", 400), ("/ogc/collections/plots/items?offset=-1", 400),
@@ -148,6 +157,15 @@ def test_tiles_decode_in_gdal_at_the_plot_position(live_server, world, technicia
     xs, ys = to_3857.transform([-76.47, -76.468], [-8.19, -8.188])
     cell = 2 * math.pi * 6378137 / 2 ** z / 4096
     assert decoded.bounds == pytest.approx((xs[0], ys[0], xs[1], ys[1]), abs=1.01 * cell)
+    assert "map-point" not in out.stdout and "POINT" not in out.stdout  # polygons only
+    # The plot surveyed as a point is in its own layer, a Point where pyproj puts it.
+    x, y = tile_of(-76.44, -8.17, z)
+    path.write_bytes(technician.client.get(f"/tiles/plot-points/{z}/{x}/{y}.mvt").content)
+    out = gdal("ogrinfo", "-ro", "-al", "-oo", f"Z={z}", "-oo", f"X={x}", "-oo", f"Y={y}", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "Layer name: plot-points" in out.stdout and "code (String) = map-point" in out.stdout
+    point = shapely.from_wkt(next(line.strip() for line in out.stdout.splitlines() if line.strip().startswith("POINT")))
+    assert (point.x, point.y) == pytest.approx(to_3857.transform(-76.44, -8.17), abs=1.01 * cell)
 
 
 def test_tiles_are_scoped_and_validated(world, owner, investor, technician, anonymous):
@@ -158,14 +176,26 @@ def test_tiles_are_scoped_and_validated(world, owner, investor, technician, anon
     own = owner.client.get(f"/tiles/plots/{z}/{x}/{y}.mvt").content
     assert b"map-0" in everything and b"other-0" in everything
     assert b"map-0" in own and b"other-0" not in own
-    assert investor.client.get(f"/tiles/plots/{z}/{x}/{y}.mvt").status_code == 403
-    assert anonymous.get(f"/tiles/plots/{z}/{x}/{y}.mvt").status_code == 401
+    assert b"map-point" not in everything  # the plot surveyed as a point: the layer plot-points
+    points = technician.client.get(f"/tiles/plot-points/{z}/{x}/{y}.mvt")
+    assert points.status_code == 200 and points["Cache-Control"].startswith("private")
+    assert b"map-point" in points.content and b"map-0" not in points.content
+    assert b"map-point" in owner.client.get(f"/tiles/plot-points/{z}/{x}/{y}.mvt").content
+    for layer in ("plots", "plot-points"):
+        assert investor.client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt").status_code == 403
+        assert anonymous.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt").status_code == 401
+    # The reference layers need a token too (every signed-in role), and say so.
+    for layer in ("protected-areas", "districts"):
+        assert anonymous.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt").status_code == 401
+        assert "Tiles need a token" in anonymous.get(f"/tiles/{layer}.json").json()["description"]
     assert b"Bosque de Prueba" in investor.client.get(f"/tiles/protected-areas/{z}/{x}/{y}.mvt").content
     assert technician.client.get("/tiles/plots/23/0/0.mvt").status_code == 400
     assert technician.client.get("/tiles/plots/3/8/0.mvt").status_code == 400
     assert technician.client.get("/tiles/nope/3/0/0.mvt").status_code == 404
-    tilejson = anonymous.get("/tiles/plots.json").json()
-    assert tilejson["tiles"][0].endswith("/tiles/plots/{z}/{x}/{y}.mvt") and "protected" in tilejson["vector_layers"][0]["fields"]
+    for layer in ("plots", "plot-points"):
+        tilejson = anonymous.get(f"/tiles/{layer}.json").json()
+        assert tilejson["tiles"][0].endswith(f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt")
+        assert tilejson["vector_layers"][0]["id"] == layer and "protected" in tilejson["vector_layers"][0]["fields"]
 
 
 # --------------------------------------------------------------------------- exports
@@ -174,29 +204,36 @@ def test_tiles_are_scoped_and_validated(world, owner, investor, technician, anon
 def test_exports_open_in_gdal(world, technician, tmp_path, fmt):
     response = technician.client.get(f"/api/v1/exports/plots?format={fmt}")
     assert response.status_code == 200, response.content[:300]
-    suffix = {"shp": ".zip"}.get(fmt, f".{fmt}")
+    suffix = {"shp": ".zip", "csv": ".csv.zip"}.get(fmt, f".{fmt}")
     path = tmp_path / f"plots{suffix}"
     path.write_bytes(b"".join(response.streaming_content))
-    source = f"/vsizip/{path}" if fmt == "shp" else str(path)
+    source = {"shp": f"/vsizip/{path}", "csv": f"/vsizip/{path}/plots.csv"}.get(fmt, str(path))
     out = gdal("ogrinfo", "-ro", "-al", "-so", source)
     assert out.returncode == 0, out.stderr
     counts = [int(line.split(":")[1]) for line in out.stdout.splitlines() if line.startswith("Feature Count")]
+    assert response["X-Chacra-Point-Plots"] == "1"
     if fmt in ("gpkg", "shp"):
         assert counts == [8, 1]  # polygons, and the point plot in its own layer
         assert "plot_points" in out.stdout
     else:
-        assert sum(counts) == 9
+        assert counts == [8]  # one geometry type per layer: the point plot is in the plot-points export
+        assert "plot-points" in response["X-Chacra-Note"]
     if fmt == "shp":
         names = zipfile.ZipFile(path).namelist()
         assert {"plots.shp", "plots.dbf", "plots.prj", "plot_points.shp"} <= set(names)
         assert "decl_unit: String" in out.stdout and "plant_year" in out.stdout
+    if fmt == "csv":
+        assert 'ID["EPSG",4326]' in out.stdout  # the .prj beside the .csv in the zip
 
 
 def test_exports_are_scoped_and_validated(world, owner, investor, technician):
     body = json.loads(b"".join(owner.client.get("/api/v1/exports/plots?format=geojson").streaming_content))
     assert sorted(f["properties"]["code"] for f in body["features"]) == sorted(
-        p.code for p in world if p.code.startswith("map-"))
+        p.code for p in world if p.code.startswith("map-") and p.code != "map-point")
+    points = json.loads(b"".join(owner.client.get("/api/v1/exports/plot-points?format=geojson").streaming_content))
+    assert [f["properties"]["code"] for f in points["features"]] == ["map-point"]
     assert investor.client.get("/api/v1/exports/plots?format=geojson").status_code == 403
+    assert investor.client.get("/api/v1/exports/plot-points?format=geojson").status_code == 403
     assert technician.client.get("/api/v1/exports/plots?format=xls").status_code == 400
     assert technician.client.get("/api/v1/exports/plots").status_code == 400
     assert technician.client.get("/api/v1/exports/nope?format=csv").status_code == 404
@@ -234,6 +271,12 @@ def test_the_web_map_renders_plots_and_a_click_opens_their_details(live_server, 
             rendered = page.evaluate("() => [...new Set(window.chacraMap.queryRenderedFeatures({layers: ['plots-fill']})"
                                      ".map(f => f.properties.code))].sort()")
             assert rendered == sorted(p.code for p in world if p.code != "map-point")
+            # The plot surveyed as a point: a circle from the plot-points tiles.
+            page.wait_for_function("() => window.chacraMap.queryRenderedFeatures({layers: ['plots-point']}).length >= 1",
+                                   timeout=30_000)
+            points = page.evaluate("() => window.chacraMap.queryRenderedFeatures({layers: ['plots-point']})"
+                                   ".map(f => [f.properties.code, f.geometry.type, f.sourceLayer])")
+            assert points == [["map-point", "Point", "plot-points"]]
             # Centre the map on the plot inside the park and click it.
             page.evaluate("() => new Promise(done => { const m = window.chacraMap; m.once('idle', done); "
                           "m.jumpTo({center: [-76.494, -8.194], zoom: 16}); })")

@@ -98,6 +98,9 @@ def build_world() -> World:
     prod_b = services.producer_create(organization=org_b, gender="male", **PRODUCER_B)
     plot_a = _plot("sec-plot-a", prod_a, CORNER_A)
     plot_b = _plot("sec-plot-b", prod_b, CORNER_B)
+    # A small plot surveyed as a point: the plot-points layers.
+    point_a = services.plot_create(code="sec-point-a", producer=prod_a,
+                                   geometry_value={"type": "Point", "coordinates": [-76.43, -8.16]})
 
     nursery_services.clones_load()
     ics95 = Clone.objects.get(code="ICS-95")
@@ -127,7 +130,7 @@ def build_world() -> World:
              "investor": _user("investor")}
     clients = {"anonymous": _client(None), **{role: _client(user) for role, user in users.items()}}
     codes = {
-        "plot:own": plot_a.code, "plot:other": plot_b.code,
+        "plot:own": plot_a.code, "plot:other": plot_b.code, "plot-point:own": point_a.code,
         "producer:own": prod_a.code, "producer:other": prod_b.code,
         "organization:own": org_a.code, "organization:other": org_b.code,
         "nursery:own": nurseries["a"].code, "nursery:other": nurseries["b"].code,

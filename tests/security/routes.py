@@ -141,6 +141,8 @@ def requests_for(route: Route, codes: dict[str, str], *, tile_layers, ogc_collec
 def _feature_ids(collection: str, codes: dict[str, str]) -> list[tuple[str, str]]:
     if collection == "plots":
         return [("own", codes["plot:own"]), ("other", codes["plot:other"])]
+    if collection == "plot-points":
+        return [("own", codes["plot-point:own"])]
     if collection == "nurseries":
         return [("own", codes["nursery:own"]), ("other", codes["nursery:other"])]
     if collection == "protected-areas":

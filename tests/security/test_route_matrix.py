@@ -61,10 +61,12 @@ GET: dict[str, tuple] = {
     "raster-list":                   EVERYONE,
     "imports":                       (A, 405, 405, 405, 405, 405),
     "exports[plots]":                (A, S, S, S, C, C),
+    "exports[plot-points]":          (A, S, S, S, C, C),
     "exports[protected-areas]":      EVERYONE,
     "exports[districts]":            EVERYONE,
     "concentration":                 EVERYONE,
     "concentration-png":             EVERYONE,
+    "qgis-project":                  EVERYONE,  # a .qgz of the layers the role may read
     # The fixture world has no production to serve, so the p-median answers 400 to
     # every role that passes the gate; the gate is what this row pins.
     "site-suggestions":              (A, 400, 400, 400, 400, 400),
@@ -95,6 +97,7 @@ GET: dict[str, tuple] = {
     "ogc-item[protected-areas:one]": EVERYONE,
     "ogc-item[plots:own]":           (A, S, S, S, D, D),
     "ogc-item[plots:other]":         (A, S, S, D, D, D),
+    "ogc-item[plot-points:own]":     (A, S, S, S, D, D),
     "ogc-item[nurseries:own]":       (A, S, S, S, S, C),
     "ogc-item[nurseries:other]":     (A, S, S, D, S, C),
     "ogc-items[nurseries]":          (A, S, S, S, S, C),
@@ -111,6 +114,7 @@ GET: dict[str, tuple] = {
     "password_reset_complete":       PUBLIC,
     # Vector tiles: the plots layer is closed to roles that see no plot geometry.
     "tile[plots]":                   (A, S, S, S, C, C),
+    "tile[plot-points]":             (A, S, S, S, C, C),
     "tile[protected-areas]":         EVERYONE,
     "tile[districts]":               EVERYONE,
     "tile[concentration]":           EVERYONE,
@@ -119,11 +123,13 @@ for _variant in ("own", "confidential", "other"):
     _cooperative_and_buyer = D if _variant == "other" else S
     for _route in ("lot-detail", "lot-origin", "lot-mass-balance", "lot-eudr"):
         GET[f"{_route}[{_variant}]"] = (A, S, S, _cooperative_and_buyer, _cooperative_and_buyer, C)
-for _collection in ("concentration", "districts", "nurseries", "plots", "protected-areas"):
+for _collection in ("concentration", "districts", "nurseries", "plots", "plot-points", "protected-areas"):
     GET[f"ogc-collection[{_collection}]"] = EVERYONE
+    # What a layer may be filtered on: a schema, no data.
+    GET[f"ogc-queryables[{_collection}]"] = EVERYONE
     # Plot items for a buyer or an investor: an empty page (scoped like the REST list).
     GET.setdefault(f"ogc-items[{_collection}]", EVERYONE)
-for _layer in ("concentration", "districts", "plots", "protected-areas"):
+for _layer in ("concentration", "districts", "plot-points", "plots", "protected-areas"):
     GET[f"tilejson[{_layer}]"] = PUBLIC
 
 # Write methods of the API, with an empty JSON body: anonymous 401; roles that write

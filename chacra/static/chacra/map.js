@@ -21,18 +21,24 @@ const layers = [
   {id: "districts-line", type: "line", source: "districts", "source-layer": "districts",
    paint: {"line-color": "#555", "line-width": 0.8, "line-dasharray": [3, 2]}},
 ];
+// Plots are two tile layers of one geometry type each (api/tiles.py): "plots", the
+// surveyed boundaries, and "plot-points", the plots surveyed as a single point.
+// Both are coloured by the latest protected-area verdict, outlined by deforestation.
+const byVerdict = () => ["match", ["get", "protected"], "fail", "#b3261e", "buffer_zone", "#f29900",
+                         "pass", "#2e7d32", "#9e9e9e"];
+const byLoss = (fail, other) => ["match", ["get", "deforestation"], "fail", fail, other];
 if (SEES_PLOTS) {
   sources.plots = {type: "vector", url: "/tiles/plots.json"};
+  sources["plot-points"] = {type: "vector", url: "/tiles/plot-points.json"};
   layers.push(
-    {id: "plots-fill", type: "fill", source: "plots", "source-layer": "plots", filter: ["!=", ["geometry-type"], "Point"],
-     paint: {"fill-color": ["match", ["get", "protected"], "fail", "#b3261e", "buffer_zone", "#f29900",
-                            "pass", "#2e7d32", "#9e9e9e"], "fill-opacity": 0.75}},
-    {id: "plots-line", type: "line", source: "plots", "source-layer": "plots", filter: ["!=", ["geometry-type"], "Point"],
-     paint: {"line-color": ["match", ["get", "deforestation"], "fail", "#6a1b9a", "#1d2b1f"],
-             "line-width": ["match", ["get", "deforestation"], "fail", 3, 0.6]}},
-    {id: "plots-point", type: "circle", source: "plots", "source-layer": "plots", filter: ["==", ["geometry-type"], "Point"],
-     paint: {"circle-radius": 4, "circle-color": ["match", ["get", "protected"], "fail", "#b3261e", "buffer_zone", "#f29900",
-                                                   "pass", "#2e7d32", "#9e9e9e"], "circle-stroke-width": 1}});
+    {id: "plots-fill", type: "fill", source: "plots", "source-layer": "plots",
+     paint: {"fill-color": byVerdict(), "fill-opacity": 0.75}},
+    {id: "plots-line", type: "line", source: "plots", "source-layer": "plots",
+     paint: {"line-color": byLoss("#6a1b9a", "#1d2b1f"), "line-width": byLoss(3, 0.6)}},
+    {id: "plots-point", type: "circle", source: "plot-points", "source-layer": "plot-points",
+     paint: {"circle-radius": ["interpolate", ["linear"], ["zoom"], 8, 3, 16, 7], "circle-color": byVerdict(),
+             "circle-opacity": 0.85, "circle-stroke-color": byLoss("#6a1b9a", "#1d2b1f"),
+             "circle-stroke-width": byLoss(3, 1)}});
 }
 const map = new maplibregl.Map({
   container: "map", style: {version: 8, sources: sources, layers: layers},
