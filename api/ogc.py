@@ -41,7 +41,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib.gis.db.models import Extent
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -51,7 +51,6 @@ from rest_framework.views import APIView
 from api import layers
 from api.views import areas
 from api.params import parse_bbox, parse_int, parse_limit, parse_moment, reject_unknown, safe_id
-from core import policy
 from plots.errors import Forbidden, NotFound, ValidationFailed
 from plots.models import CheckResult, LatestCheck, ProtectedArea
 from plots.models.plots import SurveyMethod
@@ -156,7 +155,6 @@ class Collection:
     queryables: tuple[Queryable, ...] = ()
     # Whether a user may read the layer; /collections lists only those.
     may_read: Callable[[object], bool] = lambda user: True
-    geometry: str = "geometry"  # the JSON Schema format of the geometry (Part 3: geometry-point …)
 
     @classmethod
     def declared(cls, layer: layers.Layer, description: str, **mechanics) -> Collection:
@@ -183,23 +181,24 @@ def _district_fid(qs: QuerySet, fid: str) -> QuerySet:
     return qs.filter(ubigeo=ubigeo, edition=year)
 
 
+def _plot_collection(layer: layers.Layer, geometry_field: str, description: str) -> Collection:
+    """A plot layer (plots, plot-points): the same Features, filters and ids; its own
+    geometry column for bbox and extent."""
+    return Collection.declared(
+        layer, description=description, features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
+        bbox=lambda qs, box: qs.filter(**{f"{geometry_field}__intersects": box}),
+        extent_field=geometry_field, updated_field="updated_at", queryables=PLOT_QUERYABLES)
+
+
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
-    Collection.declared(
-        layers.PLOTS,
-        description="Cacao plots with a surveyed boundary (MultiPolygon): geodesic area, declared area, producer "
-        "and district. Plots surveyed as a single point are the collection plot-points. Scoped to your role.",
-        features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
-        bbox=lambda qs, box: qs.filter(boundary__intersects=box),
-        extent_field="boundary", updated_field="updated_at", queryables=PLOT_QUERYABLES,
-        geometry="geometry-multipolygon"),
-    Collection.declared(
-        layers.PLOT_POINTS,
-        description="Small cacao plots surveyed as a single GPS point (Point), with the same properties as plots. "
-        "Scoped to your role.",
-        features=_plot_features, fid=lambda qs, fid: qs.filter(code=fid),
-        bbox=lambda qs, box: qs.filter(location__intersects=box),
-        extent_field="location", updated_field="updated_at", queryables=PLOT_QUERYABLES,
-        geometry="geometry-point"),
+    _plot_collection(
+        layers.PLOTS, "boundary",
+        "Cacao plots with a surveyed boundary (MultiPolygon): geodesic area, declared area, producer and district. "
+        "Plots surveyed as a single point are the collection plot-points. Scoped to your role."),
+    _plot_collection(
+        layers.PLOT_POINTS, "location",
+        "Small cacao plots surveyed as a single GPS point (Point), with the same properties as plots. "
+        "Scoped to your role."),
     Collection.declared(
         layers.PROTECTED_AREAS,
         description="Protected areas and buffer zones (SERNANP, WDPA …), by edition.",
@@ -211,7 +210,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
                       enum=tuple(ProtectedArea.Category.values)),
             Queryable("official_code", "string", "official code", _equals("official_code")),
             Queryable("edition", "string", "version or date of the source layer", _equals("edition")),
-        ), geometry="geometry-multipolygon"),
+        )),
     Collection.declared(
         layers.DISTRICTS,
         description="INEI districts (UBIGEO) of every loaded edition; feature id UBIGEO-edition.",
@@ -221,7 +220,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
             Queryable("ubigeo", "string", "INEI UBIGEO", _equals("ubigeo")),
             Queryable("parent", "string", "UBIGEO of the province", _equals("parent__ubigeo")),
             Queryable("edition", "integer", "boundary edition (year)", _equals("edition")),
-        ), geometry="geometry-multipolygon"),
+        )),
 )}
 
 

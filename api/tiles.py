@@ -12,8 +12,8 @@ GDAL type a layer by its first features):
     districts        INEI districts of the most complete loaded edition (polygons)
     concentration    the investors' concentration grid (polygons, computed per request)
 
-Every tile needs a token (an ``Authorization`` header with the API token, e.g.
-``Token <key>``, as chacra.signin accepts it; or the web map's session): anonymous
+Every tile needs a token (HTTP Basic with the user name and API token, or
+``Authorization: Token|Bearer <key>``, as chacra.signin accepts it; or the web map's session): anonymous
 requests get 401. The reference layers (protected areas, districts)
 answer every signed-in role (policy resource ``reference``); the plot layers are
 scoped to the caller's role as in the REST API, and roles that may see no plot
@@ -57,7 +57,8 @@ from plots.models import Plot
 MVT = "application/vnd.mapbox-vector-tile"
 EXTENT, BUFFER = 4096, 64
 MAX_ZOOM = 22
-TOKEN_NOTE = ("Tiles need a token (an Authorization header with your API token, e.g. Token <key>): {who}; "
+TOKEN_NOTE = ("Tiles need a token (your user name and API token as HTTP Basic, as QGIS sends them, or "
+              "Authorization: Token <key> / Bearer <key>): {who}; "
               "this TileJSON is public.")
 
 # Each layer's SQL takes %(z)s, %(x)s, %(y)s and its scope parameters; ``{scope}``
